@@ -15,8 +15,6 @@ class ClipUploadConfig(BaseModel):
                             "(never the token itself)")
     timeout_s: float = Field(30.0, gt=0, le=600, description="per-request timeout")
     retry_max_s: float = Field(300.0, gt=0, le=86400, description="longest wait between retries")
-    delete_after_upload: bool = Field(False, description="drop the local copy once central has it "
-                                      "(retention still applies when False)")
 
     @field_validator("url")
     @classmethod

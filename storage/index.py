@@ -107,6 +107,15 @@ class ClipIndex:
         with self._lock:
             return self._db.execute(sql, args)
 
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Run one statement on the index database (for companions such as the upload queue)."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def executescript(self, sql: str) -> None:
+        with self._lock:
+            self._db.executescript(sql)
+
     # --- writing -------------------------------------------------------------------------------------
     def begin(self, *, event_id: str, part: int, camera: str, window: str | None, type: str, path: str,
               start_s: float | None, now: float | None = None) -> int:
