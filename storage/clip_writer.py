@@ -180,6 +180,10 @@ def finalize_part(part: Path, final: Path) -> FinalClip:
     Raises ValueError when the part holds no readable video packet (nothing to keep).
     """
     tmp = tmp_path(final)
+    whole = complete_prefix(part)
+    if whole < part.stat().st_size:  # a crash cut the last fragment: drop it, it cannot be trusted
+        log.warning("%s: last fragment incomplete; cutting %d bytes", part.name, part.stat().st_size - whole)
+        os.truncate(part, whole)
     inp = av.open(str(part))
     truncated, n_video, first, last = False, 0, None, None
     try:
@@ -219,6 +223,26 @@ def finalize_part(part: Path, final: Path) -> FinalClip:
     part.unlink(missing_ok=True)
     size, digest = file_sha256(final)
     return FinalClip(final, size, digest, n_video, first, last, truncated)
+
+
+def complete_prefix(path: Path) -> int:
+    """Bytes of `path` up to the end of its last complete top-level box, where a `moof` only counts
+    together with the complete `mdat` after it. A fragmented MP4 is a chain of [size:4][type:4] boxes."""
+    end, good = 0, 0
+    with open(path, "rb") as f:
+        total = os.fstat(f.fileno()).st_size
+        while end + 8 <= total:
+            f.seek(end)
+            head = f.read(16)
+            size, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if size == 1 and len(head) >= 16:
+                size = int.from_bytes(head[8:16], "big")
+            if size < 8 or end + size > total:
+                break
+            end += size
+            if kind != b"moof":
+                good = end
+    return good
 
 
 def file_sha256(path: Path) -> tuple[int, str]:

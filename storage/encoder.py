@@ -3,7 +3,8 @@
 Every frame of such a camera is encoded exactly once, continuously, into H.264 packets that then go
 through the same pre-roll ring and remux path as a real H.264 camera; a clip never encodes again. The
 frame loop only puts a packet reference (or a frame array) on a bounded queue: when the queue is full
-the new item is dropped (policy `drop_newest`) and counted in `dropped`, so the loop never waits.
+the new item is dropped (policy `drop_newest`) and counted in `dropped`, so the live loop never waits.
+Replay, which runs faster than real time and must be deterministic, waits instead (`drop_when_busy`).
 
 libx264 settings: preset `veryfast` (config `clips.encode_preset`), CRF 23, 1 s GOP (pre-roll granularity),
 no B-frames, `tune=zerolatency` (no lookahead buffer) and 1 thread (the node's cores belong to detection).
@@ -38,10 +39,11 @@ class Transcoder:
     """
 
     def __init__(self, input_stream: Any = None, *, fps: float = 10.0, preset: str = "veryfast",
-                 crf: int = 23, queue_size: int = 64, width: int | None = None,
-                 height: int | None = None) -> None:
+                 crf: int = 23, queue_size: int = 64, drop_when_busy: bool = True,
+                 width: int | None = None, height: int | None = None) -> None:
         self._in: queue.Queue[tuple[Any, float] | None] = queue.Queue(maxsize=queue_size)
         self._out: list[RingPacket] = []
+        self.drop_when_busy = drop_when_busy  # False in replay: wait (back-pressure) instead of dropping
         self._lock = threading.Lock()
         self._decoder = None
         if input_stream is not None:
@@ -67,6 +69,9 @@ class Transcoder:
     # --- frame loop side ------------------------------------------------------------------------------
     def submit(self, item: Any, ts_s: float) -> bool:
         """Queue an av.Packet of the input stream, or a BGR uint8 (H, W, 3) array; False if dropped."""
+        if not self.drop_when_busy:
+            self._in.put((item, ts_s))
+            return True
         try:
             self._in.put_nowait((item, ts_s))
             return True

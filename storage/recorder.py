@@ -60,13 +60,23 @@ class _Active:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class _Waiting:
+    start_t: float  # alert time of the start event: the pre-roll counts back from it
+    event: Event  # the latest event of the incident
+    stop_at: float | None
+    snapshot: bytes | None
+
+
 class ClipRecorder:
     """Evidence clips of one camera. video_stream: the input av stream the packets come from (its codec
     parameters are the clip's template). audio_stream: the camera's own audio stream, or None.
-    mic_rate: sample rate of `push_audio` chunks from a separate microphone, or None for no microphone."""
+    mic_rate: sample rate of `push_audio` chunks from a separate microphone, or None for no microphone.
+    live: False for replay (the encoder worker applies back-pressure instead of dropping frames)."""
 
     def __init__(self, camera: str, cfg: ClipsConfig, index: ClipIndex, video_stream: Any, *,
-                 audio_stream: Any = None, mic_rate: int | None = None, background: bool = True) -> None:
+                 audio_stream: Any = None, mic_rate: int | None = None, background: bool = True,
+                 live: bool = True) -> None:
         self.camera, self.cfg, self.index = camera, cfg, index
         self._vstream = video_stream
         horizon = cfg.pre_s + cfg.ring_margin_s
@@ -76,7 +86,7 @@ class ClipRecorder:
         if video_stream.codec_context.name not in COPY_VIDEO:
             fps = float(video_stream.average_rate or video_stream.guessed_rate or 10)
             self._transcoder = Transcoder(video_stream, fps=fps, preset=cfg.encode_preset, crf=cfg.encode_crf,
-                                          queue_size=cfg.encode_queue)
+                                          queue_size=cfg.encode_queue, drop_when_busy=live)
             log.info("camera %s: %s is encoded once to H.264 for clips (preset %s)", camera,
                      video_stream.codec_context.name, cfg.encode_preset)
         self._astream = audio_stream
@@ -89,7 +99,7 @@ class ClipRecorder:
         self.mic_rate = mic_rate
         self._mic = SampleRing(horizon) if mic_rate else None
         self._active: dict[str, _Active] = {}
-        self._waiting: dict[str, Event] = {}  # started before the ring held a keyframe
+        self._waiting: dict[str, _Waiting] = {}  # started before the ring held a keyframe
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"clip-finish-{camera}") if background else None
         self._futures: list[Future[ClipDone]] = []
         self.stats = {"packets": 0, "clips_started": 0, "clips_complete": 0, "clips_failed": 0,
@@ -132,15 +142,17 @@ class ClipRecorder:
         """React to one event of this camera: start opens a clip (with pre-roll), end schedules its
         close at `t + post_s`. The snapshot (JPEG bytes) is stored beside the first part."""
         a = self._active.get(event.event_id)
-        if event.state == "start" and a is None and event.event_id not in self._waiting:
-            self._waiting[event.event_id] = event
-            self._open_waiting(snapshot_jpeg)
+        eid = event.event_id
+        stop_at = event.t + self.cfg.post_s if event.state == "end" else None
+        if event.state == "start" and a is None and eid not in self._waiting:
+            self._waiting[eid] = _Waiting(event.t, event, None, snapshot_jpeg)
+            self._open_waiting()
         elif a is not None:
             a.event = event
-            if event.state == "end":
-                a.stop_at = event.t + self.cfg.post_s
-        elif event.state == "end" and event.event_id in self._waiting:
-            del self._waiting[event.event_id]  # never got a keyframe: nothing to keep
+            a.stop_at = stop_at if stop_at is not None else a.stop_at
+        elif eid in self._waiting:  # still waiting for a keyframe (e.g. the encoder lags): remember
+            w = self._waiting[eid]
+            w.event, w.stop_at = event, stop_at if stop_at is not None else w.stop_at
         return self._collect()
 
     def close(self) -> list[ClipDone]:
@@ -174,16 +186,16 @@ class ClipRecorder:
             else:
                 self._guard(a, a.writer.write_video, rp)
         if self._waiting and rp.is_key:
-            self._open_waiting(None)
+            self._open_waiting()
 
-    def _open_waiting(self, snapshot_jpeg: bytes | None) -> None:
+    def _open_waiting(self) -> None:
         template = self._template()
-        for eid, ev in list(self._waiting.items()):
-            pre = self._ring.since(ev.t - self.cfg.pre_s)
+        for eid, w in list(self._waiting.items()):
+            pre = self._ring.since(w.start_t - self.cfg.pre_s)
             if template is None or not pre:
                 continue  # no keyframe yet: opens at the first one
             del self._waiting[eid]
-            self._open(ev, 0, pre, snapshot_jpeg)
+            self._open(w.event, 0, pre, w.snapshot, stop_at=w.stop_at)
 
     def _template(self) -> Any:
         return self._transcoder.template if self._transcoder is not None else self._vstream
