@@ -10,7 +10,7 @@ import pytest
 from edge.cli import main
 from edge.cli_demo import demo_config
 from edge.replay import Replay, write_events
-from tests.assets_path import asset
+from tests.assets import asset_or_skip as asset
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
 
