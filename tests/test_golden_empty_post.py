@@ -4,6 +4,7 @@ Config and truth are the demo's (edge/demo.yaml, edge/demo.truth.json; see tests
 """
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_f1_gate(replayed, capsys):
 
 def test_no_alert_while_someone_is_at_the_table(replayed):
     first, _, _ = replayed
-    truth = json.load(open(TRUTH))
+    truth = json.loads(Path(TRUTH).read_text())
     # The middle of every staffed spell (between one truth interval's end and the next one's start - 3 s).
     staffed = [(a["end"] + 1.0, b["start"] - 3.0 - 1.0) for a, b in zip(truth, truth[1:], strict=False)]
     starts = [e.t for e in first.events if e.state == "start"]
