@@ -4,17 +4,27 @@
   PyAV), handed out as AudioChunks on the media clock; the file loops, like a live microphone that never
   stops, so footage longer than the recording stays covered.
 - `clip_update`: the `update` event that carries a finished clip's path or URL in the `clip` field.
+- `ReplayClips`: hooks a `Replay` (packets -> pre-roll ring, events -> clips and snapshots) and returns
+  the clip `update` events.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
 
-from detectors.types import AudioChunk, Event
+from detectors.types import AudioChunk, Event, Frame
+from storage.index import ClipIndex
+from storage.recorder import ClipDone, ClipRecorder
+from storage.snapshot import FaceBlur, render_snapshot
+
+if TYPE_CHECKING:
+    from edge.config import NodeConfig
+    from edge.replay import Replay
 
 
 def load_audio_file(path: str | Path, rate: int = 16000) -> np.ndarray:
@@ -34,19 +44,20 @@ def load_audio_file(path: str | Path, rate: int = 16000) -> np.ndarray:
 
 
 class FileMic:
-    """AudioChunks of a looping audio file, starting at media time `start_s`.
+    """AudioChunks of an audio file, starting at media time `start_s`; with `loop` it repeats forever.
 
     `until(t_s)` returns the chunks (each `chunk_s` long) that together cover up to at least `t_s`.
     """
 
     def __init__(self, samples: np.ndarray, rate: int = 16000, *, chunk_s: float = 0.1,
-                 start_s: float = 0.0) -> None:
+                 start_s: float = 0.0, loop: bool = True) -> None:
         if len(samples) == 0:
             raise ValueError("FileMic: no samples")
         self.samples, self.rate = samples, rate
         self._n = max(1, int(round(chunk_s * rate)))
         self._pos = 0  # total samples handed out
         self.start_s = start_s
+        self.loop = loop
 
     def sample_at(self, t_s: float) -> int:
         """Index into `samples` of the sample played at media time t_s."""
@@ -55,6 +66,8 @@ class FileMic:
     def until(self, t_s: float) -> list[AudioChunk]:
         out = []
         while self.start_s + self._pos / self.rate < t_s:
+            if not self.loop and self._pos >= len(self.samples):
+                break
             i = self._pos % len(self.samples)
             seg = self.samples[i:i + self._n]
             out.append(AudioChunk(self.start_s + self._pos / self.rate, seg, self.rate))
@@ -65,3 +78,94 @@ class FileMic:
 def clip_update(event: Event, clip: str, t: float | None = None) -> Event:
     """The `update` event of an incident carrying its clip path/URL (sent when the clip is finished)."""
     return dataclasses.replace(event, state="update", clip=clip, t=event.t if t is None else t)
+
+
+class ReplayClips:
+    """Evidence clips for a `Replay`: hooks its packets, frames and events; `finish()` after `run()`.
+
+        clips = ReplayClips(cfg, replay, mics={"cam1": FileMic(...)})
+        result = replay.run()
+        updates = clips.finish()   # the `update` events carrying each finished clip in `clip`
+
+    Replay runs faster than real time and must be deterministic, so clips are finished inline
+    (`background=False`) and a non-H.264 camera's encoder applies back-pressure instead of dropping.
+    Snapshots are rendered from the analysed frame on which the alert started, with the camera's zones
+    and the tracked people.
+    """
+
+    def __init__(self, cfg: NodeConfig, replay: Replay, *, mics: dict[str, FileMic] | None = None,
+                 index: ClipIndex | None = None) -> None:
+        if cfg.clips is None:
+            raise ValueError("ReplayClips: the config has no `clips:` section")
+        self.cfg, self.clips_cfg = cfg, cfg.clips
+        self.index = index if index is not None else ClipIndex(cfg.clips.dir)
+        self.mics = mics or {}
+        self.face_blur = FaceBlur() if cfg.clips.blur_faces else None
+        self.recorders: dict[str, ClipRecorder] = {}
+        self.updates: list[Event] = []
+        self.done: list[ClipDone] = []
+        self._pending: dict[str, list[Event]] = {c.id: [] for c in cfg.cameras}
+        self._last_ts: dict[str, float] = {}
+        self._replay = replay
+        for cam in cfg.cameras:
+            replay.packet_hooks[cam.id].append(lambda p, s, cam_id=cam.id: self._on_packet(cam_id, p, s))
+        replay.event_sinks.append(self._on_event)
+        replay.frame_hooks.append(self._on_frame)
+
+    def _recorder(self, cam_id: str, stream: Any) -> ClipRecorder:
+        rec = self.recorders.get(cam_id)
+        if rec is None:
+            mic = self.mics.get(cam_id)
+            rec = ClipRecorder(cam_id, self.clips_cfg, self.index, stream, background=False, live=False,
+                               mic_rate=mic.rate if mic else None)
+            self.recorders[cam_id] = rec
+        return rec
+
+    def _on_packet(self, cam_id: str, packet: Any, stream: Any) -> None:
+        rec = self._recorder(cam_id, stream)
+        mic = self.mics.get(cam_id)
+        if mic is not None and packet.pts is not None:
+            for chunk in mic.until(float(packet.pts * packet.time_base) + 0.5):
+                rec.push_audio(chunk)
+        self._take(rec.push_packet(packet))
+
+    def _on_event(self, event: Event) -> None:
+        if event.clip is None and event.camera in self._pending:
+            self._pending[event.camera].append(event)
+
+    def _on_frame(self, cam_id: str, frame: Frame, new: list[Event]) -> None:
+        self._last_ts[cam_id] = frame.ts
+        rec = self.recorders.get(cam_id)
+        for ev in self._pending[cam_id]:
+            jpeg = self._snapshot(cam_id, frame, ev) if ev.state == "start" else None
+            if rec is not None:
+                self._take(rec.on_event(ev, snapshot_jpeg=jpeg))
+        self._pending[cam_id].clear()
+
+    def _snapshot(self, cam_id: str, frame: Frame, ev: Event) -> bytes:
+        zones = [(w.id, "post", w.post) for w in self.cfg.windows_of(cam_id)]
+        zones += [(w.id, "counter", w.counter) for w in self.cfg.windows_of(cam_id) if w.counter]
+        zones += [(a.id, "staff", a.zone) for a in self.cfg.staff_areas_of(cam_id)]
+        state = self._replay.pipelines[cam_id].state
+        return render_snapshot(frame.image, zones=zones, people=state.people, people_wh=frame.wh,
+                               title=f"{ev.type} {ev.window or ''} t={ev.t:.1f}s", face_blur=self.face_blur)
+
+    def _take(self, done: list[ClipDone]) -> None:
+        for d in done:
+            self.done.append(d)
+            if d.record.status == "complete":
+                t = d.record.end_s if d.record.end_s is not None else d.event.t
+                self.updates.append(clip_update(d.event, d.record.path, t=max(t, d.event.t)))
+
+    def finish(self) -> list[Event]:
+        """Hand over the end events the replay emitted after its last frame, close every recorder, and
+        return the clip `update` events."""
+        for cam_id, pending in self._pending.items():
+            rec = self.recorders.get(cam_id)
+            for ev in pending:
+                if rec is not None:
+                    self._take(rec.on_event(ev))
+            pending.clear()
+        for rec in self.recorders.values():
+            self._take(rec.close())
+        return self.updates
