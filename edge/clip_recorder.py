@@ -169,3 +169,15 @@ class ReplayClips:
         for rec in self.recorders.values():
             self._take(rec.close())
         return self.updates
+
+
+def replay_mics(cfg: NodeConfig) -> dict[str, FileMic]:
+    """Per camera, the file microphone of its first window that names one (replay: no looping)."""
+    mics = {m.id: m for m in cfg.microphones}
+    out: dict[str, FileMic] = {}
+    for w in cfg.windows:
+        m = mics.get(w.microphone or "")
+        if m is None or w.camera in out or "://" in m.source or not Path(m.source).is_file():
+            continue
+        out[w.camera] = FileMic(load_audio_file(m.source), loop=False)
+    return out

@@ -96,7 +96,6 @@ class Transcoder:
 
     # --- worker side ----------------------------------------------------------------------------------
     def _run(self) -> None:
-        offset_s: float | None = None  # media time minus decoded pts time, fixed at the first packet
         while True:
             item, ts_s = self._in.get()
             if item is None:
@@ -105,11 +104,9 @@ class Transcoder:
                 if isinstance(item, np.ndarray):
                     self._encode(av.VideoFrame.from_ndarray(item, format="bgr24"), ts_s)
                     continue
-                if offset_s is None and item.pts is not None:
-                    offset_s = ts_s - float(item.pts * item.time_base)
+                # GIF, MJPEG and raw video have no frame reordering: a packet's frame has its time.
                 for frame in self._decoder.decode(item):
-                    t = ts_s if frame.pts is None else float(frame.pts * frame.time_base) + (offset_s or 0.0)
-                    self._encode(frame, t)
+                    self._encode(frame, ts_s)
             except (av.error.FFmpegError, ValueError) as e:
                 self.errors += 1
                 log.warning("clip encoder: frame at %.3f s skipped: %s", ts_s, e)
