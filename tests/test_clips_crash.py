@@ -128,3 +128,52 @@ def test_recover_resolves_each_crash_point(tmp_path: Path, video: Path) -> None:
     assert index.get(renamed).status == "complete" and index.get(renamed).sha256 == file_sha256(final)[1]
     assert {f.name for f in (tmp_path / "cam1/d").iterdir()} == {"e1-0.mp4"}
     assert sorted(rep.removed) == ["cam1/d/e9-0.tmp.mp4", "cam1/d/unknown.mp4"]
+
+
+FULL_DISK_CHILD = r"""
+import json, resource, signal, sys, av
+from detectors.types import Event
+from storage.config import ClipsConfig
+from storage.index import ClipIndex
+from storage.recorder import ClipRecorder
+video, clip_dir = sys.argv[1], sys.argv[2]
+index = ClipIndex(clip_dir)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG, like a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, resource.RLIM_INFINITY))
+pushed = 0
+with av.open(video) as c:
+    vs = c.streams.video[0]
+    rec = ClipRecorder("cam1", ClipsConfig(dir=clip_dir), index, vs)
+    for pkt in c.demux(vs):
+        if pkt.size == 0:
+            continue
+        t = float(pkt.pts * pkt.time_base)
+        rec.push_packet(pkt)
+        pushed += 1
+        for start in (20.0, 60.0):
+            if abs(t - start) < 1e-6:
+                rec.on_event(Event(f"e{start:g}", "empty_post", "start", "s", "n", "cam1", "W1", t, t))
+            if abs(t - start - 15) < 1e-6:
+                rec.on_event(Event(f"e{start:g}", "empty_post", "end", "s", "n", "cam1", "W1", t, start))
+    rec.close()
+print(json.dumps({"pushed": pushed, "stats": rec.stats, "counts": index.counts()}))
+"""
+
+
+@pytest.mark.assets
+def test_full_disk_fails_clips_loudly_and_never_stops_the_loop(tmp_path: Path, video: Path) -> None:
+    import json
+
+    clip_dir = tmp_path / "clips"
+    out = subprocess.run([sys.executable, "-c", FULL_DISK_CHILD, str(video), str(clip_dir)], cwd=REPO,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    with av.open(str(video)) as c:
+        total = sum(1 for p in c.demux(video=0) if p.size)
+    assert res["pushed"] == total  # the frame loop went on to the end
+    assert res["stats"]["clips_failed"] == 2 and res["stats"]["clips_complete"] == 0
+    assert res["counts"]["failed"] == 2 and res["counts"]["recording"] == 0
+    assert "failed" in out.stderr  # logged as errors
+    assert list(clip_dir.rglob("*.mp4")) == []  # no half file left behind
