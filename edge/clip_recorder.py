@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,9 @@ from detectors.types import AudioChunk, Event, Frame
 from storage.index import ClipIndex
 from storage.recorder import ClipDone, ClipRecorder
 from storage.snapshot import FaceBlur, render_snapshot
+from storage.uploader import ClipUploader
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from edge.config import NodeConfig
@@ -94,12 +99,13 @@ class ReplayClips:
     """
 
     def __init__(self, cfg: NodeConfig, replay: Replay, *, mics: dict[str, FileMic] | None = None,
-                 index: ClipIndex | None = None) -> None:
+                 index: ClipIndex | None = None, uploader: ClipUploader | None = None) -> None:
         if cfg.clips is None:
             raise ValueError("ReplayClips: the config has no `clips:` section")
         self.cfg, self.clips_cfg = cfg, cfg.clips
         self.index = index if index is not None else ClipIndex(cfg.clips.dir)
         self.mics = mics or {}
+        self.uploader = uploader
         self.face_blur = FaceBlur() if cfg.clips.blur_faces else None
         self.recorders: dict[str, ClipRecorder] = {}
         self.updates: list[Event] = []
@@ -156,10 +162,13 @@ class ReplayClips:
             if d.record.status == "complete":
                 t = d.record.end_s if d.record.end_s is not None else d.event.t
                 self.updates.append(clip_update(d.event, d.record.path, t=max(t, d.event.t)))
+                if self.uploader is not None:
+                    self.uploader.enqueue(d.record)
 
-    def finish(self) -> list[Event]:
+    def finish(self, upload_wait_s: float = 60.0) -> list[Event]:
         """Hand over the end events the replay emitted after its last frame, close every recorder, and
-        return the clip `update` events."""
+        return the clip `update` events: the local path for each clip, then (with an uploader) the
+        central URL of each uploaded clip video (waiting up to `upload_wait_s` for the queue)."""
         for cam_id, pending in self._pending.items():
             rec = self.recorders.get(cam_id)
             for ev in pending:
@@ -168,7 +177,22 @@ class ReplayClips:
             pending.clear()
         for rec in self.recorders.values():
             self._take(rec.close())
+        if self.uploader is not None:
+            self._wait_uploads(upload_wait_s)
         return self.updates
+
+    def _wait_uploads(self, wait_s: float) -> None:
+        end = time.monotonic() + wait_s
+        while self.uploader.pending() and time.monotonic() < end:
+            time.sleep(0.1)
+        last = {d.event.event_id: (d.event, d.record.end_s) for d in self.done}
+        for up in self.uploader.drain_done():
+            if up.kind == "video" and up.event_id in last:
+                ev, end_s = last[up.event_id]
+                self.updates.append(clip_update(ev, up.url, t=max(end_s or ev.t, ev.t)))
+        if self.uploader.pending():
+            log.warning("replay clips: %d uploads still queued after %.0f s; they stay in the on-disk queue",
+                        self.uploader.pending(), wait_s)
 
 
 def replay_mics(cfg: NodeConfig) -> dict[str, FileMic]:
@@ -181,3 +205,12 @@ def replay_mics(cfg: NodeConfig) -> dict[str, FileMic]:
             continue
         out[w.camera] = FileMic(load_audio_file(m.source), loop=False)
     return out
+
+
+def replay_uploader(cfg: NodeConfig) -> ClipUploader | None:
+    """A started uploader when the config has `clips.upload`, else None."""
+    if cfg.clips is None or cfg.clips.upload is None:
+        return None
+    up = ClipUploader(cfg.clips.upload, ClipIndex(cfg.clips.dir))
+    up.start()
+    return up

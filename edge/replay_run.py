@@ -26,12 +26,14 @@ def run_replay_command(args: argparse.Namespace) -> int:
         replay = Replay(cfg, start_at=_start_at(args.start_at), progress=not args.no_progress)
         clips = None
         if cfg.clips is not None:  # evidence clips: packets -> pre-roll ring, events -> clips
-            from edge.clip_recorder import ReplayClips, replay_mics
+            from edge.clip_recorder import ReplayClips, replay_mics, replay_uploader
 
-            clips = ReplayClips(cfg, replay, mics=replay_mics(cfg))
+            clips = ReplayClips(cfg, replay, mics=replay_mics(cfg), uploader=replay_uploader(cfg))
         result = replay.run()
         if clips is not None:
-            result.events.extend(clips.finish())  # one `update` per finished clip, `clip` = its path
+            result.events.extend(clips.finish())  # `update` events whose `clip` is its path / URL
+            if clips.uploader is not None:
+                clips.uploader.stop()
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
