@@ -4,8 +4,8 @@
   PyAV), handed out as AudioChunks on the media clock; the file loops, like a live microphone that never
   stops, so footage longer than the recording stays covered.
 - `clip_update`: the `update` event that carries a finished clip's path or URL in the `clip` field.
-- `ReplayClips`: hooks a `Replay` (packets -> pre-roll ring, events -> clips and snapshots) and returns
-  the clip `update` events.
+- `NodeClips`: the node's clips (live or replay): recorders, snapshots, clip `update` events, uploads,
+  retention; `ReplayClips` hooks it into a `Replay`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import av
+import cv2
 import numpy as np
 
-from detectors.types import AudioChunk, Event, Frame
-from storage.index import ClipIndex
+from detectors.types import AudioChunk, Detections, Event, Frame
+from storage.index import ClipIndex, ClipRecord
 from storage.recorder import ClipDone, ClipRecorder
+from storage.recovery import recover
+from storage.retention import apply_retention
 from storage.snapshot import FaceBlur, render_snapshot
 from storage.uploader import ClipUploader
 
@@ -85,90 +88,122 @@ def clip_update(event: Event, clip: str, t: float | None = None) -> Event:
     return dataclasses.replace(event, state="update", clip=clip, t=event.t if t is None else t)
 
 
-class ReplayClips:
-    """Evidence clips for a `Replay`: hooks its packets, frames and events; `finish()` after `run()`.
+class NodeClips:
+    """Evidence clips of a whole node, live or replay: per camera a `ClipRecorder`, snapshots, the clip
+    `update` events, uploads and retention.
 
-        clips = ReplayClips(cfg, replay, mics={"cam1": FileMic(...)})
-        result = replay.run()
-        updates = clips.finish()   # the `update` events carrying each finished clip in `clip`
+        clips.on_packet(cam_id, packet, stream)     # every encoded packet (source callback)
+        clips.on_audio(cam_id, chunk)               # microphone chunks of the camera's windows (live)
+        clips.on_event(event)                       # every event the rules emit
+        clips.on_frame(cam_id, frame, people)       # after each analysed frame: snapshots, clip starts
+        updates = clips.poll()                      # clip `update` events to publish
+        clips.maintain(time.time())                 # now and then (live): retention
+        updates += clips.finish()                   # at exit
 
-    Replay runs faster than real time and must be deterministic, so clips are finished inline
-    (`background=False`) and a non-H.264 camera's encoder applies back-pressure instead of dropping.
-    Snapshots are rendered from the analysed frame on which the alert started, with the camera's zones
-    and the tracked people.
+    Live (`live=True`) finishes clips on a background thread and lets the encoder drop when busy;
+    replay finishes inline and applies back-pressure, so its output is deterministic. The index is
+    recovered (storage/recovery.py) when this object is built, before anything new is written.
     """
 
-    def __init__(self, cfg: NodeConfig, replay: Replay, *, mics: dict[str, FileMic] | None = None,
-                 index: ClipIndex | None = None, uploader: ClipUploader | None = None) -> None:
+    def __init__(self, cfg: NodeConfig, *, live: bool, mics: dict[str, FileMic] | None = None,
+                 mic_rates: dict[str, int] | None = None, index: ClipIndex | None = None,
+                 uploader: ClipUploader | None = None) -> None:
         if cfg.clips is None:
-            raise ValueError("ReplayClips: the config has no `clips:` section")
-        self.cfg, self.clips_cfg = cfg, cfg.clips
+            raise ValueError("clips: the config has no `clips:` section")
+        self.cfg, self.clips_cfg, self.live = cfg, cfg.clips, live
         self.index = index if index is not None else ClipIndex(cfg.clips.dir)
+        recover(self.index)
         self.mics = mics or {}
+        self.mic_rates = {cam: m.rate for cam, m in self.mics.items()} | (mic_rates or {})
         self.uploader = uploader
         self.face_blur = FaceBlur() if cfg.clips.blur_faces else None
         self.recorders: dict[str, ClipRecorder] = {}
-        self.updates: list[Event] = []
         self.done: list[ClipDone] = []
+        self._updates: list[Event] = []
+        self._last: dict[str, tuple[Event, float | None]] = {}  # event id -> latest event, clip end
         self._pending: dict[str, list[Event]] = {c.id: [] for c in cfg.cameras}
-        self._last_ts: dict[str, float] = {}
-        self._replay = replay
-        for cam in cfg.cameras:
-            replay.packet_hooks[cam.id].append(lambda p, s, cam_id=cam.id: self._on_packet(cam_id, p, s))
-        replay.event_sinks.append(self._on_event)
-        replay.frame_hooks.append(self._on_frame)
 
-    def _recorder(self, cam_id: str, stream: Any) -> ClipRecorder:
+    def on_packet(self, cam_id: str, packet: Any, stream: Any) -> None:
         rec = self.recorders.get(cam_id)
         if rec is None:
-            mic = self.mics.get(cam_id)
-            rec = ClipRecorder(cam_id, self.clips_cfg, self.index, stream, background=False, live=False,
-                               mic_rate=mic.rate if mic else None)
-            self.recorders[cam_id] = rec
-        return rec
-
-    def _on_packet(self, cam_id: str, packet: Any, stream: Any) -> None:
-        rec = self._recorder(cam_id, stream)
+            rec = self.recorders[cam_id] = ClipRecorder(
+                cam_id, self.clips_cfg, self.index, stream, background=self.live, live=self.live,
+                mic_rate=self.mic_rates.get(cam_id))
         mic = self.mics.get(cam_id)
         if mic is not None and packet.pts is not None:
             for chunk in mic.until(float(packet.pts * packet.time_base) + 0.5):
                 rec.push_audio(chunk)
         self._take(rec.push_packet(packet))
 
-    def _on_event(self, event: Event) -> None:
+    def on_audio(self, cam_id: str, chunk: AudioChunk) -> None:
+        rec = self.recorders.get(cam_id)
+        if rec is not None:
+            rec.push_audio(chunk)
+
+    def on_event(self, event: Event) -> None:
         if event.clip is None and event.camera in self._pending:
             self._pending[event.camera].append(event)
 
-    def _on_frame(self, cam_id: str, frame: Frame, new: list[Event]) -> None:
-        self._last_ts[cam_id] = frame.ts
+    def on_frame(self, cam_id: str, frame: Frame, people: Detections) -> None:
         rec = self.recorders.get(cam_id)
         for ev in self._pending[cam_id]:
-            jpeg = self._snapshot(cam_id, frame, ev) if ev.state == "start" else None
+            jpeg = self._snapshot(cam_id, frame, people, ev) if ev.state == "start" else None
             if rec is not None:
                 self._take(rec.on_event(ev, snapshot_jpeg=jpeg))
         self._pending[cam_id].clear()
 
-    def _snapshot(self, cam_id: str, frame: Frame, ev: Event) -> bytes:
+    def _snapshot(self, cam_id: str, frame: Frame, people: Detections, ev: Event) -> bytes | None:
         zones = [(w.id, "post", w.post) for w in self.cfg.windows_of(cam_id)]
         zones += [(w.id, "counter", w.counter) for w in self.cfg.windows_of(cam_id) if w.counter]
         zones += [(a.id, "staff", a.zone) for a in self.cfg.staff_areas_of(cam_id)]
-        state = self._replay.pipelines[cam_id].state
-        return render_snapshot(frame.image, zones=zones, people=state.people, people_wh=frame.wh,
-                               title=f"{ev.type} {ev.window or ''} t={ev.t:.1f}s", face_blur=self.face_blur)
+        try:
+            return render_snapshot(frame.image, zones=zones, people=people, people_wh=frame.wh,
+                                   title=f"{ev.type} {ev.window or ''} t={ev.t:.1f}s", face_blur=self.face_blur)
+        except (ValueError, cv2.error) as e:
+            log.error("camera %s: snapshot of %s failed: %s", cam_id, ev.event_id, e)
+            return None
 
     def _take(self, done: list[ClipDone]) -> None:
         for d in done:
             self.done.append(d)
             if d.record.status == "complete":
-                t = d.record.end_s if d.record.end_s is not None else d.event.t
-                self.updates.append(clip_update(d.event, d.record.path, t=max(t, d.event.t)))
+                t = max(d.record.end_s if d.record.end_s is not None else d.event.t, d.event.t)
+                self._last[d.event.event_id] = (d.event, t)
+                self._updates.append(clip_update(d.event, d.record.path, t=t))
                 if self.uploader is not None:
                     self.uploader.enqueue(d.record)
 
+    def poll(self) -> list[Event]:
+        """Clip `update` events since the last call: local path when a clip is finished, the central
+        URL when its video has been uploaded."""
+        for rec in self.recorders.values():
+            self._take(rec.poll())
+        if self.uploader is not None:
+            for up in self.uploader.drain_done():
+                if up.kind == "video" and up.event_id in self._last:
+                    ev, t = self._last[up.event_id]
+                    self._updates.append(clip_update(ev, up.url, t=t))
+        out, self._updates = self._updates, []
+        return out
+
+    def protected_event_ids(self) -> set[str]:
+        ids = set().union(*(r.open_event_ids for r in self.recorders.values()))
+        return ids | (self.uploader.pending_event_ids() if self.uploader is not None else set())
+
+    def maintain(self, now: float) -> list[ClipRecord]:
+        """Retention over the clip dir; clips still recording or waiting for upload are protected."""
+        return apply_retention(self.index, self.clips_cfg, self.protected_event_ids(), now)
+
+    def stats(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for rec in self.recorders.values():
+            for k, v in rec.stats.items():
+                total[k] = total.get(k, 0) + v
+        return total
+
     def finish(self, upload_wait_s: float = 60.0) -> list[Event]:
-        """Hand over the end events the replay emitted after its last frame, close every recorder, and
-        return the clip `update` events: the local path for each clip, then (with an uploader) the
-        central URL of each uploaded clip video (waiting up to `upload_wait_s` for the queue)."""
+        """Hand the events raised after the last frame to the recorders, close them, wait up to
+        `upload_wait_s` for queued uploads, and return the remaining clip `update` events."""
         for cam_id, pending in self._pending.items():
             rec = self.recorders.get(cam_id)
             for ev in pending:
@@ -178,21 +213,30 @@ class ReplayClips:
         for rec in self.recorders.values():
             self._take(rec.close())
         if self.uploader is not None:
-            self._wait_uploads(upload_wait_s)
-        return self.updates
+            end = time.monotonic() + upload_wait_s
+            while self.uploader.pending() and time.monotonic() < end:
+                time.sleep(0.1)
+            if self.uploader.pending():
+                log.warning("clips: %d uploads still queued after %.0f s; they stay in the on-disk queue",
+                            self.uploader.pending(), upload_wait_s)
+        return self.poll()
 
-    def _wait_uploads(self, wait_s: float) -> None:
-        end = time.monotonic() + wait_s
-        while self.uploader.pending() and time.monotonic() < end:
-            time.sleep(0.1)
-        last = {d.event.event_id: (d.event, d.record.end_s) for d in self.done}
-        for up in self.uploader.drain_done():
-            if up.kind == "video" and up.event_id in last:
-                ev, end_s = last[up.event_id]
-                self.updates.append(clip_update(ev, up.url, t=max(end_s or ev.t, ev.t)))
-        if self.uploader.pending():
-            log.warning("replay clips: %d uploads still queued after %.0f s; they stay in the on-disk queue",
-                        self.uploader.pending(), wait_s)
+
+class ReplayClips(NodeClips):
+    """`NodeClips` hooked into a `Replay` (packets, events, frames); `finish()` after `run()`.
+
+        clips = ReplayClips(cfg, replay, mics={"cam1": FileMic(...)})
+        result = replay.run()
+        updates = clips.finish()   # the `update` events carrying each finished clip in `clip`
+    """
+
+    def __init__(self, cfg: NodeConfig, replay: Replay, **kw: Any) -> None:
+        super().__init__(cfg, live=False, **kw)
+        for cam in cfg.cameras:
+            replay.packet_hooks[cam.id].append(lambda p, s, cam_id=cam.id: self.on_packet(cam_id, p, s))
+        replay.event_sinks.append(self.on_event)
+        replay.frame_hooks.append(
+            lambda cam_id, frame, new: self.on_frame(cam_id, frame, replay.pipelines[cam_id].state.people))
 
 
 def replay_mics(cfg: NodeConfig) -> dict[str, FileMic]:

@@ -136,7 +136,8 @@ class ClipRecorder:
             return
         self._mic.push(chunk)
         for a in list(self._active.values()):
-            self._guard(a, a.writer.write_samples, chunk)
+            if a.stop_at is None or chunk.ts <= a.stop_at:  # no sound past the clip's last picture
+                self._guard(a, a.writer.write_samples, chunk)
 
     def on_event(self, event: Event, snapshot_jpeg: bytes | None = None) -> list[ClipDone]:
         """React to one event of this camera: start opens a clip (with pre-roll), end schedules its
@@ -153,6 +154,10 @@ class ClipRecorder:
         elif eid in self._waiting:  # still waiting for a keyframe (e.g. the encoder lags): remember
             w = self._waiting[eid]
             w.event, w.stop_at = event, stop_at if stop_at is not None else w.stop_at
+        return self._collect()
+
+    def poll(self) -> list[ClipDone]:
+        """Clips finished (on the background thread) since the last call."""
         return self._collect()
 
     def close(self) -> list[ClipDone]:
