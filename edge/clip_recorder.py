@@ -122,18 +122,44 @@ class NodeClips:
         self._updates: list[Event] = []
         self._last: dict[str, tuple[Event, float | None]] = {}  # event id -> latest event, clip end
         self._pending: dict[str, list[Event]] = {c.id: [] for c in cfg.cameras}
+        self._anchor: dict[str, float] = {}  # live: epoch seconds minus stream seconds, per camera
+        self._last_stream_s: dict[str, float] = {}
 
     def on_packet(self, cam_id: str, packet: Any, stream: Any) -> None:
         rec = self.recorders.get(cam_id)
+        if rec is not None and rec.stream is not stream:  # the source reconnected: a new stream
+            self._take(rec.close())
+            rec = None
         if rec is None:
             rec = self.recorders[cam_id] = ClipRecorder(
                 cam_id, self.clips_cfg, self.index, stream, background=self.live, live=self.live,
                 mic_rate=self.mic_rates.get(cam_id))
+            self._anchor.pop(cam_id, None)
+            self._last_stream_s.pop(cam_id, None)
+        ts = self._live_ts(cam_id, packet) if self.live else None
         mic = self.mics.get(cam_id)
         if mic is not None and packet.pts is not None:
-            for chunk in mic.until(float(packet.pts * packet.time_base) + 0.5):
+            t = ts if ts is not None else float(packet.pts * packet.time_base)
+            for chunk in mic.until(t + 0.5):
                 rec.push_audio(chunk)
-        self._take(rec.push_packet(packet))
+        self._take(rec.push_packet(packet, ts))
+
+    def _live_ts(self, cam_id: str, packet: Any) -> float | None:
+        """Live frames carry capture epoch time; packets get the same clock: stream time plus an offset
+        fixed at the first packet, and fixed again when the stream's clock jumps by more than 10 s."""
+        t = packet.pts if packet.pts is not None else packet.dts
+        if t is None:
+            return None
+        stream_s = float(t * packet.time_base)
+        last = self._last_stream_s.get(cam_id)
+        if cam_id not in self._anchor or (last is not None and abs(stream_s - last) > 10.0):
+            self._anchor[cam_id] = time.time() - stream_s
+        self._last_stream_s[cam_id] = stream_s
+        return stream_s + self._anchor[cam_id]
+
+    def clock_offset(self, cam_id: str) -> float | None:
+        """Live: epoch seconds minus stream seconds of the camera's packets (None before the first)."""
+        return self._anchor.get(cam_id)
 
     def on_audio(self, cam_id: str, chunk: AudioChunk) -> None:
         rec = self.recorders.get(cam_id)

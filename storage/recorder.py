@@ -78,7 +78,7 @@ class ClipRecorder:
                  audio_stream: Any = None, mic_rate: int | None = None, background: bool = True,
                  live: bool = True) -> None:
         self.camera, self.cfg, self.index = camera, cfg, index
-        self._vstream = video_stream
+        self.stream = self._vstream = video_stream
         horizon = cfg.pre_s + cfg.ring_margin_s
         self._ring = PacketRing(horizon, int(cfg.ring_max_mb * 1e6))
         self._origin_v = _stream_start_s(video_stream)

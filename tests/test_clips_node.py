@@ -53,12 +53,13 @@ def test_live_node_clips(tmp_path: Path) -> None:
                 continue
             t = float(pkt.pts * pkt.time_base)
             clips.on_packet("cam1", pkt, vs)
+            off = clips.clock_offset("cam1")  # live events carry epoch time, as the packets now do
             for start, end in ((12.0, 20.0), (40.0, None)):
                 if abs(t - start) < 1e-6 or (end is not None and abs(t - end) < 1e-6):
                     ev = Event(f"e{start:g}", "empty_post", "start" if abs(t - start) < 1e-6 else "end",
-                               "s", "n", "cam1", "W1", t, start)
+                               "s", "n", "cam1", "W1", t + off, start + off)
                     clips.on_event(ev)
-                    clips.on_frame("cam1", Frame(t, frame_img), people)
+                    clips.on_frame("cam1", Frame(t + off, frame_img), people)
             updates += clips.poll()
             if t >= 50.0:
                 break  # e40 stays open: the node is still running
@@ -69,6 +70,9 @@ def test_live_node_clips(tmp_path: Path) -> None:
     assert [(u.event_id, u.state) for u in updates] == [("e12", "update")]
     rec = clips.index.by_event("e12")[0]
     assert updates[0].clip == rec.path and rec.status == "complete" and rec.snapshot
+    off = clips.clock_offset("cam1")
+    assert 6.0 - 1e-3 <= rec.start_s - off <= 7.0 + 1e-3  # within one GOP (1 s) before 12 - pre_s
+    assert rec.end_s - off == pytest.approx(25.0, abs=0.5)
     assert clips.protected_event_ids() == {"e40"}
     # everything is "too old" for retention now, but the open incident's clip is spared
     deleted = clips.maintain(time.time() + 40 * 86400)
