@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from detectors.types import AudioChunk, Detections, Event, Frame
+from models.registry import resolve_model
 from storage.index import ClipIndex, ClipRecord
 from storage.recorder import ClipDone, ClipRecorder
 from storage.recovery import recover
@@ -116,7 +117,7 @@ class NodeClips:
         self.mics = mics or {}
         self.mic_rates = {cam: m.rate for cam, m in self.mics.items()} | (mic_rates or {})
         self.uploader = uploader
-        self.face_blur = FaceBlur() if cfg.clips.blur_faces else None
+        self.face_blur = FaceBlur(resolve_model(cfg.clips.face_model)) if cfg.clips.blur_faces else None
         self.recorders: dict[str, ClipRecorder] = {}
         self.done: list[ClipDone] = []
         self._updates: list[Event] = []

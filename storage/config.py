@@ -35,6 +35,8 @@ class ClipsConfig(BaseModel):
     max_gb: float = Field(50.0, gt=0)
     min_free_gb: float = Field(1.0, ge=0, description="delete oldest clips when the disk has less free")
     blur_faces: bool = Field(False, description="blur faces in snapshots (YuNet)")
+    face_model: str = Field("yunet_s_640_640.onnx", description="face detector for blur_faces: a model "
+                            "name known to models.registry or a file path")
     encode_preset: str = Field("veryfast", description="libx264 preset for sources that are not H.264")
     encode_crf: int = Field(23, ge=0, le=51, description="libx264 quality for sources that are not H.264")
     encode_queue: int = Field(64, ge=1, le=10_000, description="packets waiting for the encoder; "

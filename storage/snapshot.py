@@ -15,21 +15,20 @@ import cv2
 import numpy as np
 
 from detectors.types import Detections
-from storage.assets import find_asset
 
 log = logging.getLogger(__name__)
-YUNET_ASSET = "models/yunet_s_640_640.onnx"
 ZONE_COLOURS = {"post": (0, 200, 255), "counter": (255, 160, 0), "staff": (200, 0, 200)}  # BGR
 
 
 class FaceBlur:
-    """Blurs every face YuNet finds (score >= `score`). model: the .onnx path; default: the shared asset."""
+    """Blurs every face YuNet finds (score >= `score`). model: the YuNet .onnx file (the node resolves
+    `clips.face_model` through models.registry, which knows its official URL and sha256)."""
 
-    def __init__(self, model: str | Path | None = None, *, score: float = 0.6) -> None:
-        path = Path(model) if model is not None else find_asset(YUNET_ASSET)
-        if path is None or not Path(path).is_file():
-            raise FileNotFoundError(f"face blur: YuNet model {model or YUNET_ASSET} not found; set "
-                                    "HALLWATCH_ASSETS or give the model path, or turn clips.blur_faces off")
+    def __init__(self, model: str | Path, *, score: float = 0.6) -> None:
+        path = Path(model)
+        if not path.is_file():
+            raise FileNotFoundError(f"face blur: YuNet model {model} not found; give the model path, or turn "
+                                    "clips.blur_faces off")
         self._det = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score, 0.3, 50)
         self.faces_blurred = 0
 

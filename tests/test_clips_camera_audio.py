@@ -12,19 +12,17 @@ import pytest
 
 from detectors.types import Event
 from edge.clip_recorder import load_audio_file
-from storage.assets import find_asset
 from storage.config import ClipsConfig
 from storage.index import ClipIndex
 from storage.recorder import ClipRecorder
+from tests.assets import asset_or_skip
 
 pytestmark = pytest.mark.assets
 
 
 def _camera_file(tmp: Path) -> Path:
     """The footage's first 40 s of H.264 packets (copied) plus AAC audio encoded from a speech file."""
-    video, audio = find_asset("footage/one-by-one-person-detection.mp4"), find_asset("audio/two-speakers.wav")
-    if video is None or audio is None:
-        pytest.skip("shared assets not found: set HALLWATCH_ASSETS")
+    video, audio = asset_or_skip("footage/one-by-one-person-detection.mp4"), asset_or_skip("audio/two-speakers.wav")
     x = load_audio_file(audio, 16000)
     out_path = tmp / "camera.mp4"
     with av.open(str(video)) as src, av.open(str(out_path), "w") as out:

@@ -13,10 +13,10 @@ from pathlib import Path
 import av
 import pytest
 
-from storage.assets import find_asset
 from storage.clip_writer import file_sha256, part_path
 from storage.index import ClipIndex
 from storage.recovery import recover
+from tests.assets import asset_or_skip
 
 REPO = Path(__file__).resolve().parent.parent
 VIDEO = "footage/one-by-one-person-detection.mp4"
@@ -49,10 +49,7 @@ print("FINISHED WITHOUT BEING KILLED", flush=True)
 
 @pytest.fixture
 def video() -> Path:
-    p = find_asset(VIDEO)
-    if p is None:
-        pytest.skip(f"asset {VIDEO} not found: set HALLWATCH_ASSETS or put shared/assets beside the repo")
-    return p
+    return asset_or_skip(VIDEO)
 
 
 def _wait_for_mid_clip(clip_dir: Path, proc: subprocess.Popen, deadline_s: float = 60.0) -> None:

@@ -13,8 +13,8 @@ import pytest
 from detectors.types import Detections, Event, Frame
 from edge.clip_recorder import NodeClips
 from edge.config import parse_config
-from storage.assets import find_asset
 from storage.clip_writer import part_path
+from tests.assets import asset_or_skip
 
 pytestmark = pytest.mark.assets
 
@@ -28,9 +28,7 @@ def _cfg(clip_dir: Path):
 
 
 def test_live_node_clips(tmp_path: Path) -> None:
-    video = find_asset("footage/one-by-one-person-detection.mp4")
-    if video is None:
-        pytest.skip("asset footage/one-by-one-person-detection.mp4 not found: set HALLWATCH_ASSETS")
+    video = asset_or_skip("footage/one-by-one-person-detection.mp4")
     cfg = _cfg(tmp_path / "clips")
     # a crash of an earlier run left a clip "recording" with nothing on disk: recovered at start-up
     from storage.index import ClipIndex

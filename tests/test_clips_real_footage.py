@@ -12,11 +12,11 @@ import pytest
 
 from detectors.types import Event
 from edge.clip_recorder import FileMic, load_audio_file
-from storage.assets import find_asset
 from storage.clip_writer import file_sha256
 from storage.config import ClipsConfig
 from storage.index import ClipIndex, ClipRecord
 from storage.recorder import ClipRecorder
+from tests.assets import asset_or_skip
 
 pytestmark = pytest.mark.assets
 VIDEO = "footage/one-by-one-person-detection.mp4"
@@ -27,10 +27,7 @@ INCIDENTS = [("e-a", "W1", 30.0, 45.0), ("e-b", "W2", 40.0, 52.0), ("e-c", "W1",
 
 
 def _asset(rel: str) -> Path:
-    p = find_asset(rel)
-    if p is None:
-        pytest.skip(f"asset {rel} not found: set HALLWATCH_ASSETS or put shared/assets beside the repo")
-    return p
+    return asset_or_skip(rel)
 
 
 def _event(eid: str, window: str, state: str, t: float, started: float) -> Event:
@@ -74,8 +71,7 @@ def _pipeline(video: Path, mic: FileMic, clip_dir: Path) -> tuple[list, ClipInde
     from edge.clip_recorder import ReplayClips
     from edge.replay import Replay
 
-    if find_asset("models/yolox_nano.onnx") is None:
-        pytest.skip("asset models/yolox_nano.onnx not found")
+    asset_or_skip("models/yolox_nano.onnx")
     cfg = demo_config(video.parent.parent).model_copy(update={"clips": ClipsConfig(dir=str(clip_dir))})
     replay = Replay(cfg)
     clips = ReplayClips(cfg, replay, mics={"cam1": mic})

@@ -11,10 +11,10 @@ import pytest
 
 from detectors.types import Event
 from edge.clip_recorder import FileMic, load_audio_file
-from storage.assets import find_asset
 from storage.config import ClipsConfig
 from storage.index import ClipIndex
 from storage.recorder import ClipRecorder
+from tests.assets import asset_or_skip
 
 pytestmark = pytest.mark.assets
 GIF = "footage/worker-zone-detection.gif"
@@ -22,10 +22,7 @@ AUDIO = "audio/198-209-0000.hq.ogg"
 
 
 def _asset(rel: str) -> Path:
-    p = find_asset(rel)
-    if p is None:
-        pytest.skip(f"asset {rel} not found: set HALLWATCH_ASSETS or put shared/assets beside the repo")
-    return p
+    return asset_or_skip(rel)
 
 
 def _mjpeg_from(gif: Path, out: Path) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from storage.index import ClipIndex
 from storage.retention import GB, apply_retention
 from storage.ring import PacketRing, RingPacket, SampleRing
 from storage.snapshot import FaceBlur, render_snapshot
+from tests.assets import asset_or_skip
 
 TB = Fraction(1, 1000)
 
@@ -144,14 +146,8 @@ def test_snapshot_draws_zones_and_people() -> None:
 
 @pytest.mark.assets
 def test_face_blur_on_real_footage() -> None:
-    from storage.assets import find_asset
-
-    gif, model = find_asset("footage/face-demographics-walking-and-pause.gif"), find_asset(
-        "models/yunet_s_640_640.onnx")
-    if gif is None or model is None:
-        pytest.skip("shared assets (footage gif, YuNet model) not found: set HALLWATCH_ASSETS")
-    import av
-
+    gif = asset_or_skip("footage/face-demographics-walking-and-pause.gif")
+    model = asset_or_skip("models/yunet_s_640_640.onnx")
     with av.open(str(gif)) as c:
         frame = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)][-1]
     blur = FaceBlur(model)
