@@ -110,7 +110,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         sources = [("H.264 (remux)", Path(args.video) if args.video else
                     require_asset("footage/one-by-one-person-detection.mp4")),
-                   ("GIF (encode once)", Path(args.gif) if args.gif else
+                   ("other (encode once)", Path(args.gif) if args.gif else
                     require_asset("footage/worker-zone-detection.gif"))]
     except AssetMissingError as exc:
         print(f"error: {exc}", file=sys.stderr)
