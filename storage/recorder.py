@@ -32,7 +32,7 @@ from storage.clip_writer import ClipWriter, finalize_part, part_path, write_atom
 from storage.config import ClipsConfig
 from storage.encoder import Transcoder
 from storage.index import ClipIndex, ClipRecord
-from storage.ring import PacketRing, RingPacket, SampleRing
+from storage.ring import PacketRing, RingPacket, SampleRing, packet_time_s, ring_packet, stream_start_s
 
 log = logging.getLogger(__name__)
 COPY_VIDEO = ("h264",)  # browsers play these as they come; anything else is encoded once
@@ -81,7 +81,7 @@ class ClipRecorder:
         self.stream = self._vstream = video_stream
         horizon = cfg.pre_s + cfg.ring_margin_s
         self._ring = PacketRing(horizon, int(cfg.ring_max_mb * 1e6))
-        self._origin_v = _stream_start_s(video_stream)
+        self._origin_v = stream_start_s(video_stream)
         self._transcoder: Transcoder | None = None
         if video_stream.codec_context.name not in COPY_VIDEO:
             fps = float(video_stream.average_rate or video_stream.guessed_rate or 10)
@@ -95,7 +95,7 @@ class ClipRecorder:
                         camera, audio_stream.codec_context.name)
             self._astream = None
         self._aring = PacketRing(horizon, 8_000_000, keyframes=False) if self._astream else None
-        self._origin_a = _stream_start_s(self._astream) if self._astream else 0.0
+        self._origin_a = stream_start_s(self._astream) if self._astream else 0.0
         self.mic_rate = mic_rate
         self._mic = SampleRing(horizon) if mic_rate else None
         self._active: dict[str, _Active] = {}
@@ -122,12 +122,12 @@ class ClipRecorder:
             return self._collect()
         self.stats["packets"] += 1
         if self._transcoder is not None:
-            self._transcoder.submit(packet, ts_s if ts_s is not None else _ts(packet, self._origin_v))
+            self._transcoder.submit(packet, ts_s if ts_s is not None else packet_time_s(packet, self._origin_v))
             self.stats["encoder_dropped"] = self._transcoder.dropped
             for rp in self._transcoder.drain():
                 self._push_video(rp)
         else:
-            self._push_video(_ring_packet(packet, self._origin_v, ts_s))
+            self._push_video(ring_packet(packet, self._origin_v, ts_s))
         return self._collect()
 
     def push_audio(self, chunk: AudioChunk) -> None:
@@ -175,7 +175,7 @@ class ClipRecorder:
 
     # --- internals ----------------------------------------------------------------------------------
     def _push_audio_packet(self, packet: Any, ts_s: float | None) -> None:
-        rp = _ring_packet(packet, self._origin_a, ts_s)
+        rp = ring_packet(packet, self._origin_a, ts_s)
         self._aring.push(rp)
         for a in list(self._active.values()):
             self._guard(a, a.writer.write_audio_packet, rp)
@@ -294,23 +294,3 @@ class ClipRecorder:
         ready = [f for f in self._futures if wait or f.done()]
         self._futures = [f for f in self._futures if f not in ready]
         return [f.result() for f in ready]
-
-
-def _stream_start_s(stream: Any) -> float:
-    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-
-
-def _ts(packet: Any, origin_s: float) -> float:
-    t = packet.pts if packet.pts is not None else packet.dts
-    return float(t * packet.time_base) - origin_s
-
-
-def _ring_packet(packet: Any, origin_s: float, ts_s: float | None) -> RingPacket:
-    """Wrap a demuxed packet with its times on the media clock (seconds and media-clock ticks)."""
-    tb = packet.time_base
-    pts = packet.pts if packet.pts is not None else packet.dts
-    dts = packet.dts if packet.dts is not None else pts
-    shift = -origin_s if ts_s is None else ts_s - float(pts * tb)  # media time = stream time + shift
-    shift_ticks = int(round(shift / tb))
-    return RingPacket(packet, tb, float((pts + shift_ticks) * tb), float((dts + shift_ticks) * tb),
-                      int(pts + shift_ticks), int(dts + shift_ticks), bool(packet.is_keyframe), packet.size)

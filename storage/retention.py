@@ -1,7 +1,8 @@
 """Retention: free clip storage without ever touching evidence that is still needed.
 
-`apply_retention(index, cfg, protected_event_ids, now)` works on any `ClipIndex` (the edge node's clip
-dir and the central service's clip dir alike) and deletes, oldest first:
+`apply_retention(index, cfg, protected_event_ids, now)` works on any `ClipCatalog`: a `ClipIndex` (the
+edge node's clip dir; the central service can keep one for its own clip dir too) or any object with the
+same five members. It deletes, oldest first:
 1. complete clips older than `keep_days` (by `created_at`, wall-clock epoch seconds);
 2. then more of the oldest while the complete clips hold more than `max_gb`, or while the disk under the
    clip dir has less than `min_free_gb` free.
@@ -17,19 +18,31 @@ import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from storage.config import ClipsConfig
-from storage.index import ClipIndex, ClipRecord
+from storage.index import ClipRecord
 
 log = logging.getLogger(__name__)
 GB = 1e9
+
+
+class ClipCatalog(Protocol):
+    """What retention needs from a clip store (ClipIndex has it)."""
+
+    dir: Path
+
+    def list(self, status: str | None = None) -> list[ClipRecord]: ...  # oldest first
+    def complete_bytes(self) -> int: ...
+    def mark_deleted(self, clip_id: int, reason: str) -> None: ...
+    def abspath(self, rel: str) -> Path: ...
 
 
 def disk_free_bytes(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
-def apply_retention(index: ClipIndex, cfg: ClipsConfig, protected_event_ids: set[str], now: float, *,
+def apply_retention(index: ClipCatalog, cfg: ClipsConfig, protected_event_ids: set[str], now: float, *,
                     free_bytes: Callable[[Path], int] = disk_free_bytes) -> list[ClipRecord]:
     """Delete what the limits require; returns the deleted clips (as they were before deletion).
 
@@ -63,7 +76,7 @@ def apply_retention(index: ClipIndex, cfg: ClipsConfig, protected_event_ids: set
     return deleted
 
 
-def _delete(index: ClipIndex, rec: ClipRecord, reason: str) -> ClipRecord:
+def _delete(index: ClipCatalog, rec: ClipRecord, reason: str) -> ClipRecord:
     for rel in (rec.path, rec.snapshot):
         if rel:
             try:

@@ -124,3 +124,25 @@ class SampleRing:
                 c = AudioChunk(c.ts + k / c.sample_rate, np.asarray(c.samples[k:]), c.sample_rate)
             out.append(c)
         return out
+
+
+def stream_start_s(stream: Any) -> float:
+    """Seconds of the stream's first timestamp (its media clock's zero for files)."""
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
+def packet_time_s(packet: Any, origin_s: float) -> float:
+    """Presentation (else decode) time of a packet in seconds, minus `origin_s`."""
+    t = packet.pts if packet.pts is not None else packet.dts
+    return float(t * packet.time_base) - origin_s
+
+
+def ring_packet(packet: Any, origin_s: float, ts_s: float | None) -> RingPacket:
+    """Wrap a demuxed packet with its times on the media clock (seconds and media-clock ticks)."""
+    tb = packet.time_base
+    pts = packet.pts if packet.pts is not None else packet.dts
+    dts = packet.dts if packet.dts is not None else pts
+    shift = -origin_s if ts_s is None else ts_s - float(pts * tb)  # media time = stream time + shift
+    shift_ticks = int(round(shift / tb))
+    return RingPacket(packet, tb, float((pts + shift_ticks) * tb), float((dts + shift_ticks) * tb),
+                      int(pts + shift_ticks), int(dts + shift_ticks), bool(packet.is_keyframe), packet.size)
