@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from detectors.floor import FloorCalibrationError, fit_homography
 
 Point = Annotated[list[float], Field(min_length=2, max_length=2)]
 
@@ -43,6 +45,15 @@ class FloorConfig(Strict):
         if len(v) < 4:
             raise ValueError(f"expected at least 4 floor points, got {len(v)}")
         return v
+
+    @model_validator(mode="after")
+    def _fits(self) -> FloorConfig:
+        # Reject collinear, folded or exploding calibrations when the config loads, not mid-replay.
+        try:
+            fit_homography(self.image, self.metres)
+        except FloorCalibrationError as exc:
+            raise ValueError(f"bad floor calibration: {exc}") from None
+        return self
 
 
 class EmptyPostRuleConfig(Strict):
