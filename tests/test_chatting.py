@@ -1,0 +1,223 @@
+"""The chatting rule on synthetic tracks: tables of gatherings on the floor (metres), then the per-camera
+stage on a calibrated synthetic camera (pixels, zones, roles)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from detectors.chatting import ChattingRule, staff_groups
+from detectors.chatting_stage import ChattingStage
+from detectors.config import ChattingRuleConfig, FloorConfig
+from detectors.types import Detections, Event, EventSource
+from tests.floor_cameras import floor_to_px, project
+
+SRC = EventSource("site", "node", "cam")
+FPS = 5.0
+# A path gives a person's floor position (x, y) in metres at time t, or None while they are not seen.
+Path = Callable[[float], tuple[float, float] | None]
+
+
+def cfg(**kw: float) -> ChattingRuleConfig:
+    base = {"min_people": 3, "radius_m": 1.5, "after_s": 10.0, "clear_after_s": 3.0, "update_every_s": 1000.0}
+    return ChattingRuleConfig(**{**base, **kw})
+
+
+def at(x: float, y: float, t0: float = -1e9, t1: float = 1e9) -> Path:
+    return lambda t: (x, y) if t0 <= t < t1 else None
+
+
+def seq(*parts: tuple[float, Path]) -> Path:
+    """Follow parts[i] from its start time until the next part's start time."""
+    def path(t: float) -> tuple[float, float] | None:
+        chosen = None
+        for start, p in parts:
+            if t >= start:
+                chosen = p
+        return chosen(t) if chosen else None
+    return path
+
+
+def run(rule: ChattingRule, paths: dict[int, Path], t_end: float, *, staff: Callable[[int, float], bool] | None = None,
+        tracked: bool = True) -> list[Event]:
+    events: list[Event] = []
+    for t in np.arange(0.0, t_end, 1.0 / FPS):
+        t = round(float(t), 3)
+        seen = [(i, p(t)) for i, p in paths.items() if p(t) is not None]
+        ids = np.array([i for i, _ in seen], np.int64)
+        pts = np.array([xy for _, xy in seen], np.float64).reshape(-1, 2)
+        mask = np.array([True if staff is None else staff(i, t) for i in ids], bool)
+        events += rule.update(pts, mask, t, ids if tracked else None)
+    return events
+
+
+def states(events: list[Event]) -> list[tuple[str, float]]:
+    return [(e.state, round(e.t, 1)) for e in events]
+
+
+TRIO = {1: at(0.0, 0.0), 2: at(1.0, 0.0), 3: at(0.5, 0.8)}
+AWAY = (20.0, 20.0)
+
+
+def trio_until(t_leave: float, dip: tuple[float, float] | None = None) -> dict[int, Path]:
+    """Three staff together from t=0 until t_leave, person 3 stepping away during `dip`."""
+    paths = {i: seq((0.0, p), (t_leave, at(*AWAY) if i == 1 else at(40.0 + 5 * i, 0.0))) for i, p in TRIO.items()}
+    if dip:
+        paths[3] = seq((0.0, TRIO[3]), (dip[0], at(5.0, 5.0)), (dip[1], TRIO[3]), (t_leave, at(60.0, 0.0)))
+    return paths
+
+
+TIMELINES = [
+    # name, paths, run until, config overrides, expected (state, t)
+    ("forms and breaks up", trio_until(30.0), 40.0, {}, [("start", 10.0), ("end", 33.0)]),
+    ("brief dip while alerting", trio_until(30.0, dip=(15.0, 17.0)), 40.0, {}, [("start", 10.0), ("end", 33.0)]),
+    ("long dip ends, regroup is a new event", trio_until(40.0, dip=(15.0, 20.0)), 50.0, {},
+     [("start", 10.0), ("end", 18.0), ("start", 30.0), ("end", 43.0)]),
+    ("brief dip while pending keeps the clock", trio_until(30.0, dip=(4.0, 6.0)), 40.0, {},
+     [("start", 10.0), ("end", 33.0)]),
+    ("long dip while pending restarts it", trio_until(30.0, dip=(4.0, 8.0)), 40.0, {},
+     [("start", 18.0), ("end", 33.0)]),
+    ("too short to alert", trio_until(8.0), 20.0, {}, []),
+    ("periodic updates", trio_until(30.0), 40.0, {"update_every_s": 7.0},
+     [("start", 10.0), ("update", 17.0), ("update", 24.0), ("end", 33.0)]),
+    ("clear_after 0 ends at once", trio_until(30.0), 40.0, {"clear_after_s": 0.0}, [("start", 10.0), ("end", 30.0)]),
+    ("two pairs are not a group", {1: at(0, 0), 2: at(1, 0), 3: at(6, 0), 4: at(7, 0)}, 30.0, {}, []),
+    ("a chain is one group", {1: at(0, 0), 2: at(1.4, 0), 3: at(2.8, 0)}, 15.0, {}, [("start", 10.0)]),
+    ("a gap just over the radius", {1: at(0, 0), 2: at(1.4, 0), 3: at(2.91, 0)}, 15.0, {}, []),
+    ("four with min_people 4", {1: at(0, 0), 2: at(1, 0), 3: at(0, 1), 4: at(1, 1)}, 15.0, {"min_people": 4},
+     [("start", 10.0)]),
+    ("members change, the group stays", {1: at(0, 0), 2: at(1, 0), 3: at(0.5, 0.8, t1=6.0),
+                                          4: at(0.5, -0.8, t0=5.0)}, 15.0, {}, [("start", 10.0)]),
+    ("every id switches at once (occlusion)", {1: at(0, 0, t1=5), 2: at(1, 0, t1=5), 3: at(0.5, 0.8, t1=5),
+                                                11: at(0.1, 0, t0=5), 12: at(1.1, 0, t0=5),
+                                                13: at(0.6, 0.8, t0=5)}, 15.0, {}, [("start", 10.0)]),
+]
+
+
+@pytest.mark.parametrize("name,paths,t_end,overrides,expected", TIMELINES, ids=[t[0] for t in TIMELINES])
+def test_timelines(name: str, paths: dict[int, Path], t_end: float, overrides: dict, expected: list) -> None:
+    assert states(run(ChattingRule(SRC, cfg(**overrides)), paths, t_end)) == expected
+
+
+def test_one_event_id_per_gathering_with_details() -> None:
+    events = run(ChattingRule(SRC, cfg(update_every_s=5.0)), trio_until(30.0), 40.0)
+    assert len({e.event_id for e in events}) == 1
+    start = events[0]
+    assert (start.type, start.window, start.people) == ("chatting", None, 3)
+    np.testing.assert_allclose(start.details["centroid_m"], [0.5, 0.27], atol=0.01)
+    assert start.details["members"] == [1, 2, 3]
+    assert start.details["gathering_since"] == 0.0 and start.started_at == 10.0
+    assert events[-1].details["reason"] == "dispersed" and events[-1].details["max_people"] == 3
+
+
+def test_two_gatherings_at_once_get_two_ids() -> None:
+    paths = {**TRIO, 4: at(10, 0), 5: at(11, 0), 6: at(10.5, 0.8)}
+    events = run(ChattingRule(SRC, cfg()), paths, 12.0)
+    assert states(events) == [("start", 10.0), ("start", 10.0)]
+    assert events[0].event_id != events[1].event_id
+    assert sorted(e.details["centroid_m"][0] for e in events) == [0.5, 10.5]
+
+
+def test_untracked_people_follow_the_centroid() -> None:
+    events = run(ChattingRule(SRC, cfg()), trio_until(30.0, dip=(15.0, 17.0)), 40.0, tracked=False)
+    assert states(events) == [("start", 10.0), ("end", 33.0)]
+
+
+def test_non_staff_do_not_count_or_bridge() -> None:
+    citizens = {1: at(0, 0), 2: at(1, 0), 3: at(0.5, 0.8)}
+    assert run(ChattingRule(SRC, cfg()), citizens, 15.0, staff=lambda i, t: False) == []
+    # Two staff with a citizen between them: the citizen neither counts nor links them.
+    line = {1: at(0, 0), 2: at(1.4, 0), 3: at(2.8, 0), 4: at(1.4, 1.0)}
+    assert run(ChattingRule(SRC, cfg()), line, 15.0, staff=lambda i, t: i != 2) == []
+
+
+def test_members_stay_staff_while_in_the_gathering() -> None:
+    """Roles forget the three after 2 s (memory ran out) but they are still gathered: the alert comes."""
+    events = run(ChattingRule(SRC, cfg()), trio_until(30.0), 40.0, staff=lambda i, t: t < 2.0)
+    assert states(events) == [("start", 10.0), ("end", 33.0)]
+    # A non-staff newcomer to a pending group is not made staff by standing next to it.
+    paths = {**trio_until(30.0), 9: at(0.5, -0.8)}
+    events = run(ChattingRule(SRC, cfg(min_people=4)), paths, 20.0, staff=lambda i, t: i != 9)
+    assert events == []
+
+
+def test_unplaced_people_are_left_out_and_finish_ends_alerts() -> None:
+    rule = ChattingRule(SRC, cfg())
+    pts = np.array([[0, 0], [1, 0], [np.nan, np.nan]])
+    assert rule.update(pts, np.ones(3, bool), 0.0, np.array([1, 2, 3])) == []
+    assert [g.size for g in staff_groups(pts, np.ones(3, bool), np.array([1, 2, 3]), 1.5)] == [2]
+    events = run(rule, TRIO, 12.0)
+    assert states(events) == [("start", 10.0)] and rule.active == 1
+    end = rule.finish(12.0)
+    assert states(end) == [("end", 12.0)] and end[0].details["reason"] == "stream_end"
+    assert end[0].event_id == events[0].event_id and rule.active == 0
+
+
+def test_groups_are_connected_components() -> None:
+    pts = np.array([[0, 0], [1, 0], [2, 0], [10, 0], [11, 0], [30, 0]], float)
+    groups = staff_groups(pts, np.ones(6, bool), np.arange(6), 1.5)
+    assert [g.index.tolist() for g in groups] == [[0, 1, 2], [3, 4], [5]]
+    assert staff_groups(np.zeros((0, 2)), np.zeros(0, bool), np.zeros(0, np.int64), 1.5) == []
+
+
+# --- the per-camera stage on a calibrated synthetic camera ---------------------------------------------
+W, H = 640, 360
+CAM = floor_to_px(W, H, cam_y_m=-2.0, hfov_deg=90.0)
+
+
+def rel(poly_m: list[list[float]]) -> list[list[float]]:
+    return (project(CAM, np.array(poly_m, float)) / [W, H]).round(4).tolist()
+
+
+FLOOR = FloorConfig(image=rel([[-3, 1], [3, 1], [3, 6], [-3, 6]]), metres=[[-3, 1], [3, 1], [3, 6], [-3, 6]])
+STAFF_AREA = rel([[-3, 1], [-1.5, 1], [-1.5, 6], [-3, 6]])  # behind the windows, left of the counters
+COUNTER = rel([[-1.0, 1], [0.5, 1], [0.5, 6], [-1.0, 6]])  # citizens' side; the hall is to the right
+
+
+def stage_run(paths: dict[int, Path], t_end: float, memory_s: float = 60.0) -> list[Event]:
+    stage = ChattingStage.build(SRC, cfg(staff_memory_s=memory_s), FLOOR, staff_areas=[STAFF_AREA],
+                                counters=[COUNTER])
+    events: list[Event] = []
+    for t in np.arange(0.0, t_end, 1.0 / FPS):
+        t = round(float(t), 3)
+        seen = [(i, p(t)) for i, p in paths.items() if p(t) is not None]
+        feet = project(CAM, np.array([xy for _, xy in seen], float).reshape(-1, 2))
+        xyxy = np.c_[feet[:, 0] - 15, feet[:, 1] - 90, feet[:, 0] + 15, feet[:, 1]]
+        people = Detections(xyxy, np.ones(len(seen)), np.zeros(len(seen)), [i for i, _ in seen])
+        events += stage.update(people, (W, H), t)
+    np.testing.assert_allclose(stage.last_points_m, [xy for _, xy in seen], atol=1e-3)
+    return events
+
+
+def walk(a: tuple[float, float], b: tuple[float, float], t0: float, t1: float) -> Path:
+    def path(t: float) -> tuple[float, float]:
+        f = min(max((t - t0) / (t1 - t0), 0.0), 1.0)
+        return (a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]))
+    return path
+
+
+def test_stage_citizens_at_counters_do_not_gather() -> None:
+    queue = {1: at(-0.5, 2.0), 2: at(0.0, 2.5), 3: at(-0.3, 3.2)}
+    assert stage_run(queue, 20.0) == []
+
+
+def test_stage_staff_in_staff_area_gather() -> None:
+    staff = {1: at(-2.5, 2.0), 2: at(-2.0, 2.5), 3: at(-2.3, 3.2)}
+    assert states(stage_run(staff, 12.0)) == [("start", 10.0)]
+
+
+def test_stage_staff_who_walked_out_still_gather() -> None:
+    """Three staff leave the staff area at t=2, walk for 3 s into the hall and chat there. The role memory
+    (4 s) runs out long before after_s (10 s): they stay counted because they stay in the gathering."""
+    out = {i: walk((-2.5, 1.5 + i), (1.5 + 0.6 * (i % 2), 2.0 + 0.6 * i), 2.0, 5.0) for i in (1, 2, 3)}
+    events = stage_run(out, 20.0, memory_s=4.0)
+    assert states(events) == [("start", 10.0)]
+    np.testing.assert_allclose(events[0].details["centroid_m"], [1.9, 3.2], atol=0.05)
+
+
+def test_stage_two_staff_and_a_citizen_are_not_a_gathering() -> None:
+    mixed = {1: at(1.5, 2.0), 2: at(2.0, 2.5), 3: at(1.8, 3.2)}
+    staff_then_out = {i: seq((0.0, at(-2.5, 2.0 + i)), (1.0, p)) for i, p in mixed.items() if i != 3}
+    assert stage_run({**staff_then_out, 3: mixed[3]}, 20.0) == []
