@@ -72,6 +72,8 @@ class ChattingRuleConfig(Strict):
     staff_memory_s: float = Field(60.0, ge=0, le=3600, description="a track seen in a staff area this "
                                   "recently still counts as staff")
     update_every_s: float = Field(60.0, gt=0)
+    occlusion_hold_s: float = Field(3.0, ge=0, le=60, description="a person whose feet are hidden behind "
+                                    "someone nearer keeps their last floor position this long")
 
 
 class DisputeRuleConfig(Strict):

@@ -243,3 +243,18 @@ def floor_bounds_m(cfg: FloorConfig, margin_m: float = 0.0) -> tuple[float, floa
     m = np.asarray(cfg.metres, np.float64)
     lo, hi = m.min(axis=0) - margin_m, m.max(axis=0) + margin_m
     return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+
+def feet_hidden(xyxy: np.ndarray, margin_px: float = 4.0) -> np.ndarray:
+    """bool array (N,): whose feet (box bottom-centre) are covered by another person's box reaching at
+    least `margin_px` lower in the image, i.e. someone nearer the camera stands in front of their feet.
+
+    Such a box is cut short by the occlusion, so its bottom is not where the person stands. One (N, N)
+    broadcast, no loop over pairs. `xyxy` is (N, 4) pixels.
+    """
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    fx, fy = (b[:, 0] + b[:, 2]) * 0.5, b[:, 3]
+    covers = ((b[None, :, 0] <= fx[:, None]) & (fx[:, None] <= b[None, :, 2])
+              & (b[None, :, 1] <= fy[:, None]) & (b[None, :, 3] >= fy[:, None] + margin_px))
+    np.fill_diagonal(covers, False)
+    return covers.any(axis=1)

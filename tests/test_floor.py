@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from detectors.config import FloorConfig
-from detectors.floor import FloorCalibrationError, FloorModel, fit_homography, floor_bounds_m
+from detectors.floor import FloorCalibrationError, FloorModel, feet_hidden, fit_homography, floor_bounds_m
 from detectors.types import Detections
 from edge.config import ConfigError, parse_config
 from tests.floor_cameras import floor_to_px, project
@@ -135,3 +135,17 @@ def test_grid_lines_lie_on_floor_lines() -> None:
     assert FloorModel.fallback((W, H)).grid_lines_px(bounds).shape == (0, 2, 2)
     with pytest.raises(ValueError, match="larger step_m"):
         model.grid_lines_px((0, 0, 1000, 1000), step_m=1.0)
+
+
+HIDDEN = [
+    ("apart", [[0, 0, 10, 100], [20, 0, 30, 100]], [False, False]),
+    ("in front covers the feet", [[0, 0, 40, 60], [10, 20, 30, 100]], [True, False]),
+    ("side by side, same ground line", [[0, 0, 40, 100], [20, 0, 60, 102]], [False, False]),
+    ("feet beside the nearer box", [[0, 0, 40, 100], [45, 0, 80, 60]], [False, False]),
+    ("farther, feet inside the nearer box", [[0, 0, 40, 100], [10, 0, 30, 50]], [False, True]),
+]
+
+
+@pytest.mark.parametrize("name,boxes,expected", HIDDEN, ids=[h[0] for h in HIDDEN])
+def test_feet_hidden(name: str, boxes: list, expected: list[bool]) -> None:
+    assert feet_hidden(np.array(boxes, float)).tolist() == expected
