@@ -136,9 +136,9 @@ class ChattingRule:
             events.extend(self._step(g, now))
         return events
 
-    def finish(self, now: float) -> list[Event]:
+    def close(self, now: float) -> list[Event]:
         """End every active alert (the source ended); pending gatherings are forgotten."""
-        events = [self._end(g, now, "stream_end") for g in self._gatherings if g.started_at is not None]
+        events = [self._end(g, now, "source_ended") for g in self._gatherings if g.started_at is not None]
         self._gatherings = []
         return events
 

@@ -65,6 +65,7 @@ class EmptyPostRuleConfig(Strict):
 
 
 class ChattingRuleConfig(Strict):
+    enabled: bool = Field(True, description="run the chatting rule on every camera")
     min_people: int = Field(3, ge=2, le=50)
     radius_m: float = Field(1.5, gt=0, le=20)
     after_s: float = Field(120.0, gt=0, le=86400)

@@ -143,15 +143,15 @@ def test_members_stay_staff_while_in_the_gathering() -> None:
     assert events == []
 
 
-def test_unplaced_people_are_left_out_and_finish_ends_alerts() -> None:
+def test_unplaced_people_are_left_out_and_close_ends_alerts() -> None:
     rule = ChattingRule(SRC, cfg())
     pts = np.array([[0, 0], [1, 0], [np.nan, np.nan]])
     assert rule.update(pts, np.ones(3, bool), 0.0, np.array([1, 2, 3])) == []
     assert [g.size for g in staff_groups(pts, np.ones(3, bool), np.array([1, 2, 3]), 1.5)] == [2]
     events = run(rule, TRIO, 12.0)
     assert states(events) == [("start", 10.0)] and rule.active == 1
-    end = rule.finish(12.0)
-    assert states(end) == [("end", 12.0)] and end[0].details["reason"] == "stream_end"
+    end = rule.close(12.0)
+    assert states(end) == [("end", 12.0)] and end[0].details["reason"] == "source_ended"
     assert end[0].event_id == events[0].event_id and rule.active == 0
 
 
