@@ -59,7 +59,10 @@ class StaffRoles:
 
         Untracked people (tracker_id -1) are judged by where they stand in this frame only.
         """
-        feet = people.feet
+        # A box running past the frame edge (feet out of view) stands where it meets the edge: clip its feet
+        # just inside, or zones drawn to the edge (relative 1.0) would never contain it.
+        w, h = frame_wh
+        feet = np.clip(people.feet, 0.0, np.array([w, h], np.float32) * np.float32(0.9999))
         in_counter = _any_zone(self.counter_zones, feet, frame_wh)
         in_staff = _any_zone(self.staff_zones, feet, frame_wh) & ~in_counter
         tid = people.tracker_id

@@ -87,3 +87,10 @@ def test_empty_frame_and_bad_memory() -> None:
     assert roles().update(Detections.empty(), WH, 0.0).shape == (0,)
     with pytest.raises(ValueError, match="memory_s"):
         StaffRoles([STAFF], memory_s=-1)
+
+
+def test_feet_past_the_frame_edge_count_at_the_edge() -> None:
+    whole = Zone("whole", [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    xyxy = np.array([[100, 700, 200, 1000], [300, 800, 400, 1040], [900, 500, 1010, 990]], float)
+    mask = StaffRoles([whole]).update(Detections(xyxy, np.ones(3), np.zeros(3), [1, 2, 3]), WH, 0.0)
+    assert mask.tolist() == [True, True, True]
