@@ -8,8 +8,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from detectors.chatting import ChattingRule, staff_groups
-from detectors.chatting_stage import ChattingStage
+from detectors.chatting import ChattingRule, component_labels, staff_groups
+from detectors.chatting_stage import ChattingStage, PositionHold
 from detectors.config import ChattingRuleConfig, FloorConfig
 from detectors.types import Detections, Event, EventSource
 from tests.floor_cameras import boxes_of_people, camera_matrix, project
@@ -162,6 +162,27 @@ def test_groups_are_connected_components() -> None:
     assert staff_groups(np.zeros((0, 2)), np.zeros(0, bool), np.zeros(0, np.int64), 1.5) == []
 
 
+def _bfs_labels(adj: np.ndarray) -> list[int]:
+    """Reference: lowest index of each node's component, by breadth-first search."""
+    labels = [-1] * len(adj)
+    for start in range(len(adj)):
+        if labels[start] < 0:
+            todo = [start]
+            while todo:
+                k = todo.pop()
+                if labels[k] < 0:
+                    labels[k] = start
+                    todo += [int(j) for j in np.flatnonzero(adj[k])]
+    return labels
+
+
+@pytest.mark.parametrize("n,radius", [(1, 1.0), (7, 1.0), (40, 1.2), (120, 0.8), (60, 30.0)])
+def test_component_labels_match_a_graph_search(n: int, radius: float) -> None:
+    pts = np.random.default_rng(n).uniform(0, 10, (n, 2))
+    adj = np.linalg.norm(pts[:, None] - pts[None], axis=-1) <= radius
+    assert component_labels(adj).tolist() == _bfs_labels(adj)
+
+
 # --- the per-camera stage on a calibrated synthetic camera ---------------------------------------------
 W, H = 640, 360
 P = camera_matrix(W, H, cam_y_m=-2.0, hfov_deg=90.0)
@@ -242,3 +263,20 @@ def test_stage_hidden_feet_keep_their_last_position() -> None:
     # Without the hold the hidden person drops out (NaN) for 4 s, longer than clear_after_s: the pending
     # gathering is forgotten and starts again at t=7.
     assert states(stage_run(paths, 18.0, hold_s=0.0, cut=hide)) == [("start", 17.0)]
+
+
+def test_position_hold_table() -> None:
+    hold = PositionHold(2.0)
+    ids = np.array([5, 3, -1])
+    pts = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    out = hold.apply(ids, pts, np.array([False, False, False]), 0.0)
+    np.testing.assert_array_equal(out, pts)
+    # Next frame, in a different order: 3 and the untracked one are hidden; 3 keeps (2, 2), -1 is unknown.
+    out = hold.apply(np.array([3, -1, 5]), np.array([[9.0, 9.0], [9.0, 9.0], [1.5, 1.0]]),
+                     np.array([True, True, False]), 1.0)
+    np.testing.assert_array_equal(out[0], [2.0, 2.0])
+    assert np.isnan(out[1]).all()
+    np.testing.assert_array_equal(out[2], [1.5, 1.0])
+    # Past hold_s since 3 was last seen with its feet visible, it is unknown too.
+    out = hold.apply(np.array([3]), np.array([[9.0, 9.0]]), np.array([True]), 2.5)
+    assert np.isnan(out).all()
