@@ -12,7 +12,7 @@ import yaml
 from edge.cli import main
 from edge.config import parse_config, resolve_paths
 from edge.replay import Replay, write_events
-from tests.assets_path import asset
+from tests.assets import asset_or_skip as asset
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
 
