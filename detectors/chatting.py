@@ -17,8 +17,9 @@ Timers, all from the frames' timestamps:
   for a moment is not a new gathering), a longer one forgets the gathering;
 - an active gathering sends an `update` every `update_every_s` (while it has `min_people`) and ends when
   it has had fewer than `min_people` (or has not been seen) for `clear_after_s`.
-A person who was counted as staff in a gathering stays counted while they stay in it (sticky members), so
-a staff member who walked out of the staff area does not drop out when the role memory runs out mid-chat.
+A person once counted as staff in a gathering stays counted as staff while that gathering lives (sticky
+members, even if they step aside for a moment), so a staff member who walked out of the staff area does
+not drop out when the role memory runs out mid-chat.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def staff_groups(points_m: np.ndarray, staff: np.ndarray, track_ids: np.ndarray,
 class _Gathering:
     seq: int
     members: np.ndarray  # int64 track ids seen in it last time
+    sticky: np.ndarray  # int64 track ids ever counted in it: they stay staff while it lives
     centroid_m: np.ndarray
     people: int
     since: float  # when it first had min_people
@@ -115,7 +117,7 @@ class ChattingRule:
         """int64 array: track ids in any gathering being followed (they keep counting as staff)."""
         if not self._gatherings:
             return np.zeros(0, np.int64)
-        return np.unique(np.concatenate([g.members for g in self._gatherings]))
+        return np.unique(np.concatenate([g.sticky for g in self._gatherings]))
 
     def update(self, points_m: np.ndarray, staff_mask: np.ndarray, now: float,
                track_ids: np.ndarray | None = None) -> list[Event]:
@@ -139,9 +141,10 @@ class ChattingRule:
                 if group.size < self.cfg.min_people:
                     continue
                 self._seq += 1
-                g = _Gathering(self._seq, group.ids, group.centroid_m, group.size, since=now)
+                g = _Gathering(self._seq, group.ids, group.ids, group.centroid_m, group.size, since=now)
                 self._gatherings.append(g)
             g.members, g.centroid_m, g.people = group.ids, group.centroid_m, group.size
+            g.sticky = np.union1d(g.sticky, group.ids)
             seen.add(id(g))
         events: list[Event] = []
         for g in list(self._gatherings):

@@ -137,6 +137,9 @@ def test_members_stay_staff_while_in_the_gathering() -> None:
     """Roles forget the three after 2 s (memory ran out) but they are still gathered: the alert comes."""
     events = run(ChattingRule(SRC, cfg()), trio_until(30.0), 40.0, staff=lambda i, t: t < 2.0)
     assert states(events) == [("start", 10.0), ("end", 33.0)]
+    # ...even when one of them steps 3 m aside for a moment (a dip shorter than clear_after_s) and comes back.
+    events = run(ChattingRule(SRC, cfg()), trio_until(30.0, dip=(5.0, 6.0)), 40.0, staff=lambda i, t: t < 2.0)
+    assert states(events) == [("start", 10.0), ("end", 33.0)]
     # A non-staff newcomer to a pending group is not made staff by standing next to it.
     paths = {**trio_until(30.0), 9: at(0.5, -0.8)}
     events = run(ChattingRule(SRC, cfg(min_people=4)), paths, 20.0, staff=lambda i, t: i != 9)
