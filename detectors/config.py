@@ -70,8 +70,8 @@ class ChattingRuleConfig(Strict):
     radius_m: float = Field(1.5, gt=0, le=20)
     after_s: float = Field(120.0, gt=0, le=86400)
     clear_after_s: float = Field(10.0, ge=0, le=3600)
-    staff_memory_s: float = Field(60.0, ge=0, le=3600, description="a track seen in a staff area this "
-                                  "recently still counts as staff")
+    staff_memory_s: float = Field(60.0, ge=0, le=3600, description="a track seen in a staff area or post zone "
+                                  "this recently still counts as staff")
     update_every_s: float = Field(60.0, gt=0)
     occlusion_hold_s: float = Field(3.0, ge=0, le=60, description="a person whose feet are hidden behind "
                                     "someone nearer keeps their last floor position this long")
