@@ -10,6 +10,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from detectors.audio_config import AudioBaselineConfig, HallWideConfig
+
 Point = Annotated[list[float], Field(min_length=2, max_length=2)]
 
 
@@ -69,6 +71,17 @@ class DisputeRuleConfig(Strict):
     loudness_over_baseline_db: float = Field(12.0, gt=0, le=60)
     min_people: int = Field(2, ge=0, le=50)
     update_every_s: float = Field(30.0, gt=0)
+    min_speech_prob: float = Field(0.5, ge=0, le=1, description="mean VAD probability that counts as speech")
+    min_pitch_ratio: float = Field(1.1, ge=0, le=4, description="pitch over the baseline pitch, where both "
+                                   "are measured; 0 disables the pitch condition")
+    max_flatness: float = Field(0.3, gt=0, le=1, description="spectral flatness above this is noise, "
+                                "not a raised voice")
+    gap_tolerance_s: float = Field(1.5, ge=0, le=60, description="pauses between shouts shorter than this "
+                                   "do not reset the timer")
+    agitated_motion: float | None = Field(None, gt=0, le=1, description="counter-zone motion share that "
+                                          "counts as a crowd without min_people; absent: people only")
+    baseline: AudioBaselineConfig = AudioBaselineConfig()
+    hall_wide: HallWideConfig = HallWideConfig()
 
 
 class RulesConfig(Strict):
