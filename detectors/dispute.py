@@ -103,7 +103,7 @@ class DisputeRule:
         elif self._last_hot is not None and now - self._last_hot > self.cfg.gap_tolerance_s:
             self._hot_since = None
         if not self.active:
-            if self._hot_since is not None and now - self._hot_since >= self.cfg.after_s and self.pitch_ok():
+            if hot and now - self._hot_since >= self.cfg.after_s and self.pitch_ok():  # type: ignore[operator]
                 self._alert_started = self._last_emit = now
                 ratio = round(float(np.median(self._ratios)), 3) if self._ratios else None
                 return [self._event("start", now, people, hot_since=round(self._hot_since, 3),
