@@ -110,7 +110,8 @@ class DisputeRule:
                                     median_pitch_ratio=ratio)]
             return []
         if self._last_hot is not None and now - self._last_hot >= self.cfg.clear_after_s:
-            ev = self._event("end", now, people, alert_s=round(now - (self._alert_started or now), 3))
+            ev = self._event("end", now, people, reason="calm",
+                             alert_s=round(now - (self._alert_started or now), 3))
             self._alert_started = None
             self._hot_since = None
             self._peak = {}
@@ -120,6 +121,16 @@ class DisputeRule:
             self._last_emit = now
             return [self._event("update", now, people)]
         return []
+
+    def end(self, now: float, people: int = 0, reason: str = "source_ended") -> list[Event]:
+        """End an active alert now (the source ended); [] when none is active."""
+        if not self.active:
+            return []
+        ev = self._event("end", now, people, reason=reason,
+                         alert_s=round(now - (self._alert_started or now), 3))
+        self._alert_started = self._hot_since = self._last_hot = None
+        self._peak, self._ratios = {}, []
+        return [ev]
 
     def _note(self, a: WindowAudio, people: int) -> None:
         """Keep the strongest levels of the current run for the event details."""

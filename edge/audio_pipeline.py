@@ -20,16 +20,25 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from detectors.audio_baseline import MicBaseline
-from detectors.audio_features import BLOCK, BLOCK_S, FRAMES_PER_BLOCK, SAMPLE_RATE, AudioFeatures, extract
+from detectors.audio_features import (
+    BLOCK,
+    BLOCK_S,
+    FRAMES_PER_BLOCK,
+    SAMPLE_RATE,
+    AudioFeatures,
+    extract,
+    warm_up,
+)
 from detectors.dispute import DisputeRule, WindowAudio
 from detectors.hall_noise import HallNoise
 from detectors.types import AudioChunk, Event, EventSource
+from edge.audio_sources import open_audio
 from edge.config import NodeConfig
 from models.vad import SileroVad
 
@@ -176,6 +185,13 @@ class AudioPipeline:
             mic.last, mic.last_over_db = f, eff[key]
         return events
 
+    def close(self, now: float, counter_people: dict[str, int]) -> list[Event]:
+        """The sources ended at `now`: evaluate every step left, then end the alerts still active."""
+        events = self.update(now + self.max_lag_s + BLOCK_S, counter_people)
+        for wid, rule in self.rules.items():
+            events += rule.end(now, int(counter_people.get(wid, 0)))
+        return events
+
     def levels(self) -> dict[str, dict]:
         """Per input: last block's features, its baseline, dB over it, CPU real-time factor."""
         out: dict[str, dict] = {}
@@ -192,3 +208,24 @@ class AudioPipeline:
 
     def active_windows(self) -> list[str]:
         return [w for w, r in self.rules.items() if r.active]
+
+    def chunk_streams(self, chunk_s: float = BLOCK_S) -> list[Iterator[tuple[float, str, AudioChunk]]]:
+        """One (ts, input key, chunk) iterator per input, opened from `inputs()` (for replay's merge)."""
+        def tagged(key: str, source: str) -> Iterator[tuple[float, str, AudioChunk]]:
+            for chunk in open_audio(source, chunk_s=chunk_s):
+                yield chunk.ts, key, chunk
+
+        return [tagged(k, src) for k, src in self.inputs().items()]
+
+
+def build_audio(cfg: NodeConfig, event_source: Callable[[str], EventSource] | None = None,
+                **kw: object) -> AudioPipeline | None:
+    """The node's audio pipeline, or None when no window has a microphone. Warms librosa up once."""
+    if not any(w.microphone for w in cfg.windows):
+        return None
+    for w in cfg.windows:
+        if w.microphone and w.counter is None and cfg.rules.dispute.min_people > 0:
+            log.warning("window %s has a microphone but no counter zone: with min_people > 0 only "
+                        "agitated_motion can raise its disputes", w.id)
+    warm_up()
+    return AudioPipeline(cfg, event_source, **kw)  # type: ignore[arg-type]

@@ -16,7 +16,6 @@ default set (mic1..mic3 wav, labels.json, plan.json) for `hallwatch replay`/`eva
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,8 @@ from pathlib import Path
 import librosa
 import numpy as np
 import soundfile as sf
+
+from models.assets import require_asset
 
 SR = 16000
 CALM_DB = {"mic1": -32.0, "mic2": -36.0, "mic3": -29.0}  # calm speech level per microphone, dBFS
@@ -45,9 +46,8 @@ MIC_WINDOW = {"mic1": "W1", "mic2": "W2", "mic3": "W3"}
 
 
 def assets_dir() -> Path:
-    """$HALLWATCH_ASSETS, else ../shared/assets relative to the repository root."""
-    env = os.environ.get("HALLWATCH_ASSETS")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "assets"
+    """The shared assets folder (models/assets.py's search order); raises AssetMissingError naming it."""
+    return require_asset("audio/two-speakers.wav").parent.parent
 
 
 def _load(name: str, assets: Path) -> np.ndarray:

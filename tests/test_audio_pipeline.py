@@ -14,7 +14,8 @@ from detectors.types import AudioChunk, Event
 from edge.audio_pipeline import AudioPipeline, camera_key
 from edge.audio_sources import AudioSourceError, open_audio, read_audio
 from edge.config import parse_config
-from tests.audiogen import DEFAULT_PLAN, MIC_WINDOW, assets_dir, build_hall_set
+from tests.assets import asset_or_skip
+from tests.audiogen import DEFAULT_PLAN, MIC_WINDOW, build_hall_set
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
 POST = [[0.0, 0.0], [0.1, 0.0], [0.1, 0.1]]
@@ -22,8 +23,8 @@ POST = [[0.0, 0.0], [0.1, 0.0], [0.1, 0.1]]
 
 @pytest.fixture(scope="module")
 def hallset(tmp_path_factory: pytest.TempPathFactory):
-    if not (assets_dir() / "audio" / "two-speakers.wav").exists():
-        pytest.skip(f"speech assets absent in {assets_dir()}: set HALLWATCH_ASSETS")
+    for name in ("two-speakers.wav", "198-209-0000.hq.ogg", "3436-172162-0000.hq.ogg", "5703-47212-0000.hq.ogg"):
+        asset_or_skip(f"audio/{name}")
     pytest.importorskip("silero_vad", reason="pip install --no-deps silero-vad (scripts/install.sh)")
     warm_up()
     return build_hall_set(tmp_path_factory.mktemp("hallset"))

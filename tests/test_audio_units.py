@@ -20,7 +20,7 @@ from detectors.audio_features import (
     warm_up,
 )
 from detectors.hall_noise import HallNoise, mean_correlation
-from tests.audiogen import assets_dir
+from tests.assets import asset_or_skip
 
 RNG = np.random.default_rng(7)
 SPEECH = np.ones(FRAMES_PER_BLOCK, np.float32)
@@ -160,9 +160,7 @@ def test_vad_on_real_speech_and_noise() -> None:
     from edge.audio_sources import read_audio
     from models.vad import SileroVad, VadError
 
-    path = assets_dir() / "audio" / "two-speakers.wav"
-    if not path.exists():
-        pytest.skip(f"{path} absent: set HALLWATCH_ASSETS to the shared assets folder")
+    path = asset_or_skip("audio/two-speakers.wav")
     try:
         vad = SileroVad()
     except VadError as exc:
