@@ -3,7 +3,7 @@
 Every source yields `AudioChunk`s of 16 kHz mono float32, `chunk_s` long (the last may be shorter), each
 stamped with the time of its first sample on the same clock as the video:
 - files (wav/ogg/mp3/m4a, or the audio track of a video file): media seconds from the file's start, the
-  same origin as `edge/sources.py` gives frames (the container's start time is subtracted);
+  same origin as `edge/sources.py` gives frames (the video stream's first timestamp, else the container's);
 - streams (rtsp://, http://): media seconds from the first packet;
 - live devices: capture epoch seconds.
 
@@ -59,6 +59,15 @@ def _rechunk(pieces: Iterator[tuple[float, np.ndarray]], chunk: int, gain: float
         yield AudioChunk(t0 + counted / SAMPLE_RATE, np.concatenate(buf) * gain, SAMPLE_RATE)
 
 
+def _origin(container) -> float | None:
+    """Media second 0 of a file: its video stream's first timestamp when it has one (edge/sources.py counts
+    frame times from there, so a camera's own audio lines up with its frames), else the container start."""
+    for v in container.streams.video:
+        if v.start_time is not None and v.time_base is not None:
+            return float(v.start_time * v.time_base)
+    return container.start_time / 1e6 if container.start_time is not None else None
+
+
 def _pyav_pieces(source: str, fmt: str | None, live: bool) -> Iterator[tuple[float, np.ndarray]]:
     import av
 
@@ -71,7 +80,7 @@ def _pyav_pieces(source: str, fmt: str | None, live: bool) -> Iterator[tuple[flo
             raise AudioSourceError(f"{source!r} has no audio track (use a separate microphone source)")
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        start = container.start_time / 1e6 if container.start_time is not None else None
+        start = _origin(container)
         epoch0 = time.time() if live else 0.0
         t_next: float | None = None
         for frame in container.decode(stream):

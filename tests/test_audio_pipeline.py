@@ -134,3 +134,26 @@ def test_sources_fail_loudly(tmp_path: Path) -> None:
     cfg = node_cfg({"mic1": "x.wav"}, {"W1": "mic1"})
     with pytest.raises(KeyError, match="not configured"):
         AudioPipeline(cfg).push("mic9", AudioChunk(0.0, np.zeros(10, np.float32)))
+
+
+def test_audio_command_reports_baselines_cost_and_events(hallset, tmp_path: Path, capsys) -> None:
+    import json
+
+    import yaml
+
+    from edge.cli_audio import main
+
+    cfg = tmp_path / "node.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "site": "s", "node": "n", "cameras": [{"id": "cam1", "source": "cam1.mp4"}],
+        "microphones": [{"id": "mic1", "source": "placeholder.wav", "baseline": {"speech_db": -35.0}}],
+        "windows": [{"id": "W1", "camera": "cam1", "post": POST, "microphone": "mic1"}]}))
+    out = tmp_path / "events.jsonl"
+    argv = [str(cfg), "--source", f"mic1={hallset.mics['mic1']}", "--people", "W1=2", "--json", "--out", str(out)]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    lv = report["levels"]["mic1"]
+    assert lv["audio_s"] > 130 and 0 < lv["rtf"] < 1 and -40 < lv["baseline_speech_db"] < -25
+    assert [e["window"] for e in report["events"] if e["state"] == "start"] == ["W1"]
+    assert len(out.read_text().splitlines()) == len(report["events"])
+    assert main([str(cfg), "--source", "mic9=x.wav"]) == 2

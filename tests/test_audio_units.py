@@ -178,3 +178,36 @@ def test_vad_on_real_speech_and_noise() -> None:
     assert vad.probs((RNG.standard_normal(SAMPLE_RATE * 3) * 0.1).astype(np.float32)).mean() < 0.1
     with pytest.raises(VadError, match="does not exist"):
         SileroVad("/nonexistent/vad.onnx")
+
+
+def _pieces(spec: list[tuple[float, int]]):
+    return [(ts, np.full(n, i, np.float32)) for i, (ts, n) in enumerate(spec)]
+
+
+@pytest.mark.parametrize("name,spec,want", [
+    ("continuous", [(0.0, 1000), (1000 / 16000, 1000), (2000 / 16000, 1000)],
+     [(0.0, 800), (0.05, 800), (0.1, 800), (0.15, 600)]),
+    ("late start keeps its clock", [(10.0, 1600)], [(10.0, 800), (10.05, 800)]),
+    ("a gap restarts the clock", [(0.0, 1000), (5.0, 1000)], [(0.0, 800), (0.05, 200), (5.0, 800), (5.05, 200)]),
+    ("small jitter is absorbed", [(0.0, 800), (0.051, 800)], [(0.0, 800), (0.05, 800)]),
+])
+def test_rechunk_timestamps(name: str, spec: list, want: list) -> None:
+    from edge.audio_sources import _rechunk
+
+    got = [(round(c.ts, 6), len(c.samples)) for c in _rechunk(iter(_pieces(spec)), 800, np.float32(1))]
+    assert got == want, name
+
+
+def test_gain_is_applied_and_live_mic_errors_are_clear() -> None:
+    from edge.audio_sources import AudioSourceError, _rechunk, open_audio
+
+    (chunk,) = _rechunk(iter([(0.0, np.full(800, 0.1, np.float32))]), 800, np.float32(2.0))
+    assert np.allclose(chunk.samples, 0.2) and chunk.samples.dtype == np.float32
+    with pytest.raises(ValueError, match="chunk_s"):
+        open_audio("x.wav", chunk_s=0)
+    try:  # without sounddevice/PortAudio/a device, the error names the source and the fix
+        next(open_audio("sounddevice:hallwatch-no-such-device"))
+    except AudioSourceError as exc:
+        assert "sounddevice" in str(exc)
+    else:  # pragma: no cover - a machine with that device name
+        pytest.skip("a device of that name exists here")
