@@ -42,6 +42,19 @@ DEFAULT_PLAN: list[dict] = [
     {"kind": "quarrel", "mic": "mic3", "start": 106.0, "end": 115.0},
     {"kind": "impacts", "mic": "mic1", "start": 125.0, "end": 133.0},
 ]
+# A second arrangement, for checking that nothing is fitted to the first: other windows and times, a
+# quarrel while another window has impacts, two PA calls, and a deep voice quarrelling (the low-pitched
+# reader, so the quarrel's pitch is below that window's usual pitch).
+VARIANT_PLAN: list[dict] = [
+    {"kind": "quarrel", "mic": "mic3", "start": 20.0, "end": 30.0},
+    {"kind": "pa", "mic": "*", "start": 40.0, "end": 48.0},
+    {"kind": "quarrel", "mic": "mic1", "start": 60.0, "end": 70.0},
+    {"kind": "impacts", "mic": "mic2", "start": 60.0, "end": 68.0},
+    {"kind": "noise", "mic": "mic1", "start": 80.0, "end": 88.0},
+    {"kind": "quiet_anger", "mic": "mic2", "start": 100.0, "end": 110.0},
+    {"kind": "quarrel", "mic": "mic2", "start": 115.0, "end": 125.0},
+    {"kind": "pa", "mic": "*", "start": 128.0, "end": 136.0},
+]
 MIC_WINDOW = {"mic1": "W1", "mic2": "W2", "mic3": "W3"}
 
 

@@ -15,19 +15,33 @@ from edge.audio_pipeline import AudioPipeline, camera_key
 from edge.audio_sources import AudioSourceError, open_audio, read_audio
 from edge.config import parse_config
 from tests.assets import asset_or_skip
-from tests.audiogen import DEFAULT_PLAN, MIC_WINDOW, build_hall_set
+from tests.audiogen import DEFAULT_PLAN, MIC_WINDOW, VARIANT_PLAN, build_hall_set
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
 POST = [[0.0, 0.0], [0.1, 0.0], [0.1, 0.1]]
 
 
+PLANS = {"default": DEFAULT_PLAN, "variant": VARIANT_PLAN}
+
+
 @pytest.fixture(scope="module")
-def hallset(tmp_path_factory: pytest.TempPathFactory):
+def hallsets(tmp_path_factory: pytest.TempPathFactory):
     for name in ("two-speakers.wav", "198-209-0000.hq.ogg", "3436-172162-0000.hq.ogg", "5703-47212-0000.hq.ogg"):
         asset_or_skip(f"audio/{name}")
     pytest.importorskip("silero_vad", reason="pip install --no-deps silero-vad (scripts/install.sh)")
     warm_up()
-    return build_hall_set(tmp_path_factory.mktemp("hallset"))
+    cache: dict[str, object] = {}
+
+    def get(plan: str):
+        if plan not in cache:
+            cache[plan] = build_hall_set(tmp_path_factory.mktemp(plan), plan=PLANS[plan], seed=len(cache))
+        return cache[plan]
+    return get
+
+
+@pytest.fixture(scope="module")
+def hallset(hallsets):
+    return hallsets("default")
 
 
 def node_cfg(mics: dict[str, str], windows: dict[str, str], **dispute) -> object:
@@ -55,12 +69,14 @@ def replay(pipe: AudioPipeline, people: dict[str, int], fps: float = 5.0) -> lis
     return events
 
 
-def test_generated_set_every_quarrel_and_nothing_else(hallset) -> None:
+@pytest.mark.parametrize("plan", list(PLANS))
+def test_generated_set_every_quarrel_and_nothing_else(hallsets, plan: str) -> None:
+    hallset = hallsets(plan)
     cfg = node_cfg({m: str(p) for m, p in hallset.mics.items()}, {w: m for m, w in MIC_WINDOW.items()})
     pipe = AudioPipeline(cfg)
     events = replay(pipe, {"W1": 2, "W2": 2, "W3": 2})
     starts = [e for e in events if e.state == "start"]
-    quarrels = [e for e in DEFAULT_PLAN if e["kind"] == "quarrel"]
+    quarrels = [e for e in PLANS[plan] if e["kind"] == "quarrel"]
     after_s = cfg.rules.dispute.after_s
     assert len(starts) == len(quarrels), [(e.window, e.t) for e in starts]
     for q, e in zip(quarrels, sorted(starts, key=lambda e: e.t), strict=True):

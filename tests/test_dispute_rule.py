@@ -34,7 +34,7 @@ def run(script: list[tuple[float, WindowAudio | None, int, float | None]], cfg: 
 
 
 CFG = DisputeRuleConfig(after_s=5, clear_after_s=10, loudness_over_baseline_db=12, min_people=2,
-                        update_every_s=30, gap_tolerance_s=1.5)
+                        update_every_s=30, gap_tolerance_s=1.5, min_pitch_ratio=1.1)
 
 
 @pytest.mark.parametrize("name,script,cfg,want", [
@@ -58,7 +58,7 @@ CFG = DisputeRuleConfig(after_s=5, clear_after_s=10, loudness_over_baseline_db=1
     ("loud but spectrally flat", [(0, FLAT_SPEECH, 3, None)], CFG, []),
     ("loud with lowered pitch (an impact, a different voice)", [(0, LOW_PITCH, 3, None)], CFG, []),
     ("loud, pitch not measurable", [(0, NO_PITCH, 2, None)], CFG, [("start", 5.0)]),
-    ("pitch condition off", [(0, LOW_PITCH, 2, None)], CFG.model_copy(update={"min_pitch_ratio": 0}),
+    ("pitch condition off (the default)", [(0, LOW_PITCH, 2, None)], CFG.model_copy(update={"min_pitch_ratio": 0}),
      [("start", 5.0)]),
     ("quiet anger", [(0, QUIET_ANGER, 3, None)], CFG, []),
     ("no baseline yet", [(0, NO_BASELINE, 3, None)], CFG, []),
