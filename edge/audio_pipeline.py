@@ -38,7 +38,7 @@ from detectors.audio_features import (
 from detectors.dispute import DisputeRule, WindowAudio
 from detectors.hall_noise import HallNoise
 from detectors.types import AudioChunk, Event, EventSource
-from edge.audio_sources import open_audio
+from edge.audio_sources import AudioSourceError, check_source, open_audio
 from edge.config import NodeConfig
 from models.vad import SileroVad
 
@@ -227,5 +227,11 @@ def build_audio(cfg: NodeConfig, event_source: Callable[[str], EventSource] | No
         if w.microphone and w.counter is None and cfg.rules.dispute.min_people > 0:
             log.warning("window %s has a microphone but no counter zone: with min_people > 0 only "
                         "agitated_motion can raise its disputes", w.id)
+    pipe = AudioPipeline(cfg, event_source, **kw)  # type: ignore[arg-type]
+    for key, source in pipe.inputs().items():
+        try:
+            check_source(source)
+        except AudioSourceError as exc:
+            raise AudioSourceError(f"audio input {key}: {exc}") from None
     warm_up()
-    return AudioPipeline(cfg, event_source, **kw)  # type: ignore[arg-type]
+    return pipe

@@ -23,14 +23,23 @@ from pathlib import Path
 import numpy as np
 
 from detectors.types import AudioChunk
+from edge.sources import SourceError
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 
 
-class AudioSourceError(RuntimeError):
+class AudioSourceError(SourceError):
     """An audio source cannot be opened or has no audio; the message names it."""
+
+
+def check_source(source: str) -> None:
+    """Fail now, with the source's name, when a file source does not exist (URLs and devices pass)."""
+    if "://" in source or source.startswith(("sounddevice:", "alsa:")):
+        return
+    if not Path(source).is_file():
+        raise AudioSourceError(f"audio source {source!r} does not exist")
 
 
 def _rechunk(pieces: Iterator[tuple[float, np.ndarray]], chunk: int, gain: float) -> Iterator[AudioChunk]:
@@ -146,8 +155,7 @@ def open_audio(source: str, *, chunk_s: float = 0.512, gain_db: float = 0.0,
         pieces = _pyav_pieces(source.removeprefix("alsa:") or "default", "alsa", live=True)
     else:
         is_url = "://" in source
-        if not is_url and not Path(source).is_file():
-            raise AudioSourceError(f"audio source {source!r} does not exist")
+        check_source(source)
         pieces = _pyav_pieces(source, None, live=is_url if live is None else live)
     return _rechunk(pieces, chunk, gain)
 

@@ -45,7 +45,11 @@ def cmd_audio(args: argparse.Namespace) -> int:
     except (ConfigError, KeyError) as exc:
         print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 2
-    pipe = build_audio(cfg)
+    try:
+        pipe = build_audio(cfg)
+    except AudioSourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if pipe is None:
         print(f"error: {args.config}: no window has a microphone", file=sys.stderr)
         return 2
