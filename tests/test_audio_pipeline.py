@@ -13,7 +13,7 @@ from detectors.audio_features import warm_up
 from detectors.types import AudioChunk, Event
 from edge.audio_pipeline import AudioPipeline, camera_key
 from edge.audio_sources import AudioSourceError, open_audio, read_audio
-from edge.config import parse_config
+from edge.config import MicBaselineConfig, parse_config
 from tests.assets import asset_or_skip
 from tests.audiogen import DEFAULT_PLAN, MIC_WINDOW, VARIANT_PLAN, build_hall_set
 
@@ -173,3 +173,15 @@ def test_audio_command_reports_baselines_cost_and_events(hallset, tmp_path: Path
     assert [e["window"] for e in report["events"] if e["state"] == "start"] == ["W1"]
     assert len(out.read_text().splitlines()) == len(report["events"])
     assert main([str(cfg), "--source", "mic9=x.wav"]) == 2
+
+
+def test_calibrated_seed_lets_a_window_alert_before_it_has_learnt(hallsets, tmp_path: Path) -> None:
+    hallsets("default")  # assets checked, librosa warm
+    early = build_hall_set(tmp_path, plan=[{"kind": "quarrel", "mic": "mic1", "start": 2.0, "end": 12.0}],
+                           duration_s=30.0)
+    learnt = node_cfg({"mic1": str(early.mics["mic1"])}, {"W1": "mic1"})
+    assert replay(AudioPipeline(learnt), {"W1": 2}) == []  # 2 s of calm speech: no baseline yet
+    seeded = learnt.model_copy(deep=True)
+    seeded.microphones[0].baseline = MicBaselineConfig(speech_db=-34.0)  # what `hallwatch audio` measured
+    starts = [e for e in replay(AudioPipeline(seeded), {"W1": 2}) if e.state == "start"]
+    assert [e.window for e in starts] == ["W1"] and 7.0 <= starts[0].t <= 9.0
