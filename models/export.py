@@ -82,7 +82,13 @@ def export_onnx(pt_path: Path, input_hw: tuple[int, int] = DEFAULT_EXPORT_HW, *,
         os.symlink(pt_path.resolve(), link)
         model = yolo_cls(str(link))
         num_classes = len(model.names)
-        out = Path(model.export(format="onnx", imgsz=(h, w), dynamic=True, simplify=False, verbose=False))
+        ulog = logging.getLogger("ultralytics")
+        level = ulog.level
+        ulog.setLevel(logging.WARNING)  # its export banner goes to stdout; ours goes to our log
+        try:
+            out = Path(model.export(format="onnx", imgsz=(h, w), dynamic=True, simplify=False, verbose=False))
+        finally:
+            ulog.setLevel(level)
         _fix_input_hw(out, (h, w), num_classes)
         shutil.move(str(out), dest)
     log.info("exported %s to %s", pt_path, dest)
