@@ -164,7 +164,10 @@ def test_importing_ultralytics_keeps_opencv_threads() -> None:
     assert out.stdout.split()[-1] == "3"
 
 
-def test_openvino_settings_are_applied(yolox_path: Path) -> None:
+def test_thread_settings_are_applied(yolox_path: Path) -> None:
+    opts = OrtRunner(yolox_path, threads=2).session.get_session_options()
+    assert (opts.intra_op_num_threads, opts.inter_op_num_threads) == (2, 1)
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     runner = OpenVinoRunner(yolox_path, threads=1, precision="f32")
     compiled = runner._request(1).get_compiled_model()
     assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 1
