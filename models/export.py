@@ -95,6 +95,24 @@ def export_onnx(pt_path: Path, input_hw: tuple[int, int] = DEFAULT_EXPORT_HW, *,
     return dest
 
 
+def export_openvino(onnx_path: Path) -> Path:
+    """OpenVINO IR (`.xml` + `.bin`, f32 weights) of an ONNX file, cached beside it (or in the user cache when
+    that folder is read-only); redone only when older than the ONNX. Saves ~0.3 s of start-up per process."""
+    import openvino as ov
+
+    onnx_path = Path(onnx_path)
+    dest = _writable_dir(onnx_path.parent) / onnx_path.with_suffix(".xml").name
+    if dest.is_file() and dest.stat().st_mtime >= onnx_path.stat().st_mtime:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.stem + ".part.xml")
+    ov.save_model(ov.Core().read_model(str(onnx_path)), str(part), compress_to_fp16=False)
+    os.replace(part.with_suffix(".bin"), dest.with_suffix(".bin"))
+    os.replace(part, dest)
+    log.info("converted %s to OpenVINO IR %s", onnx_path, dest)
+    return dest
+
+
 def build_network(yaml_name: str = "yolov8n.yaml", *, out_dir: Path | None = None) -> Path:
     """A `.pt` of the network described by an ultralytics model YAML (e.g. yolov8n.yaml, yolo11n.yaml), built
     offline with seeded random weights and cached as `<cache>/<yaml stem>_yaml.pt`. Returns the path."""

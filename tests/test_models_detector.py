@@ -148,10 +148,15 @@ def test_pt_weights_via_ultralytics_and_cached_export(yolov8n: tuple[Path, Path]
     det = load_detector(ModelConfig(path=str(pt), backend="onnxruntime"), threads=1)
     assert onnx_path.stat().st_mtime_ns == stamp, "the cached export was redone"
     assert det.family == "ultralytics" and det.input_hw == (384, 640)
+    ov_det = load_detector(ModelConfig(path=str(pt), backend="openvino", precision="f32"), threads=1)
+    assert onnx_path.with_suffix(".xml").is_file() and onnx_path.with_suffix(".bin").is_file()
+    assert ov_det.input_hw == (384, 640) and ov_det.batches
     torch_det = load_detector(ModelConfig(path=str(pt)), threads=1)  # auto -> ultralytics for .pt
     assert type(torch_det.runner).__name__ == "UltralyticsRunner"
     blob = np.random.default_rng(1).random((2, 3, 384, 640), dtype=np.float32)
-    np.testing.assert_allclose(torch_det.runner.run(blob), det.runner.run(blob), atol=1e-2, rtol=1e-3)
+    reference = det.runner.run(blob).copy()
+    np.testing.assert_allclose(torch_det.runner.run(blob), reference, atol=1e-2, rtol=1e-3)
+    np.testing.assert_allclose(ov_det.runner.run(blob), reference, atol=1e-2, rtol=1e-3)
 
 
 @pytest.mark.slow
