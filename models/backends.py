@@ -168,16 +168,14 @@ class UltralyticsRunner:
                  input_hw: tuple[int, int] | None = None) -> None:
         if path.suffix != ".pt":
             raise ValueError(f"the ultralytics backend loads .pt files, got {path}")
-        import cv2
+        from models.export import import_yolo
 
-        cv_threads = cv2.getNumThreads()
+        yolo_cls = import_yolo()  # offline, OpenCV threads kept
         import torch
-        from ultralytics import YOLO
 
-        cv2.setNumThreads(cv_threads)
         torch.set_num_threads(threads)
         self.torch = torch
-        self.net = YOLO(str(path)).model.fuse().eval()
+        self.net = yolo_cls(str(path)).model.fuse(verbose=False).eval()
         self.input_hw = input_hw or DEFAULT_PT_INPUT_HW
         self.dynamic_batch = True
         self.threads = threads

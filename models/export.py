@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from models.decode import anchor_count
 from models.registry import cache_dir
@@ -27,8 +28,9 @@ DEFAULT_EXPORT_HW = (384, 640)
 SEED = 0
 
 
-def _import_yolo():  # noqa: ANN202 - returns the ultralytics YOLO class
-    """Import ultralytics without letting it download or pip-install anything, keeping OpenCV's threads."""
+def import_yolo() -> Any:
+    """The ultralytics `YOLO` class, imported without letting ultralytics download or pip-install anything, and
+    with OpenCV's thread count restored (importing ultralytics sets it to 1 for the whole process)."""
     import cv2
 
     os.environ.setdefault("YOLO_OFFLINE", "1")  # read at import: no DNS probes, no auto-install, no downloads
@@ -74,7 +76,7 @@ def export_onnx(pt_path: Path, input_hw: tuple[int, int] = DEFAULT_EXPORT_HW, *,
     dest = folder / f"{pt_path.stem}_{h}x{w}.onnx"
     if dest.is_file() and dest.stat().st_mtime >= pt_path.stat().st_mtime:
         return dest
-    yolo_cls = _import_yolo()
+    yolo_cls = import_yolo()
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         # export beside a link to the weights, so a user's own <stem>.onnx next to them is never overwritten
@@ -120,7 +122,7 @@ def build_network(yaml_name: str = "yolov8n.yaml", *, out_dir: Path | None = Non
     dest = folder / f"{Path(yaml_name).stem}_yaml.pt"
     if dest.is_file():
         return dest
-    yolo_cls = _import_yolo()
+    yolo_cls = import_yolo()
     import torch
 
     torch.manual_seed(SEED)

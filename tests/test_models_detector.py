@@ -164,7 +164,7 @@ def test_pt_weights_via_ultralytics_and_cached_export(yolov8n: tuple[Path, Path]
 @pytest.mark.slow
 def test_importing_ultralytics_keeps_opencv_threads() -> None:
     code = (
-        "import cv2; cv2.setNumThreads(3); from models.export import _import_yolo; _import_yolo(); "
+        "import cv2; cv2.setNumThreads(3); from models.export import import_yolo; import_yolo(); "
         "print(cv2.getNumThreads())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
