@@ -10,9 +10,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from detectors.floor import FloorCalibrationError, fit_homography
-
 from detectors.audio_config import AudioBaselineConfig, HallWideConfig
+from detectors.floor import FloorCalibrationError, fit_homography
 
 Point = Annotated[list[float], Field(min_length=2, max_length=2)]
 
