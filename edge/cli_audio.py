@@ -5,7 +5,7 @@ the values to write into `microphones[].baseline`), its CPU cost as a real-time 
 the audio alone would raise with the counter counts given by `--people`.
 
     hallwatch audio CONFIG --source mic1=a.wav --people 2 [--out events.jsonl] [--json]
-    python -m edge.cli_audio ...   (the same, before the subcommand is registered in edge/cli.py)
+    python -m edge.cli_audio ...   (the same)
 """
 
 from __future__ import annotations
