@@ -30,6 +30,7 @@ from storage.snapshot import FaceBlur, render_snapshot
 from storage.uploader import ClipUploader
 
 log = logging.getLogger(__name__)
+AUDIO_RATE = 16000  # AudioChunk sample rate of the node's audio inputs
 
 if TYPE_CHECKING:
     from edge.config import NodeConfig
@@ -258,23 +259,34 @@ class ReplayClips(NodeClips):
     """
 
     def __init__(self, cfg: NodeConfig, replay: Replay, **kw: Any) -> None:
+        inputs = mic_inputs(cfg)
+        kw["mic_rates"] = {cam: AUDIO_RATE for cams in inputs.values() for cam in cams} | kw.get("mic_rates", {})
         super().__init__(cfg, live=False, **kw)
+        self._inputs = inputs
+        replay.audio_hooks.append(self.on_input_audio)  # the chunks the dispute rule reads: one decode
         for cam in cfg.cameras:
             replay.packet_hooks[cam.id].append(lambda p, s, cam_id=cam.id: self.on_packet(cam_id, p, s))
         replay.event_sinks.append(self.on_event)
         replay.frame_hooks.append(
             lambda cam_id, frame, new: self.on_frame(cam_id, frame, replay.pipelines[cam_id].state.people))
 
+    def on_input_audio(self, key: str, chunk: AudioChunk) -> None:
+        """An audio input's chunk (key as in edge/audio_pipeline.py) into the clips of its cameras."""
+        for cam in self._inputs.get(key, ()):
+            self.on_audio(cam, chunk)
 
-def replay_mics(cfg: NodeConfig) -> dict[str, FileMic]:
-    """Per camera, the file microphone of its first window that names one (replay: no looping)."""
-    mics = {m.id: m for m in cfg.microphones}
-    out: dict[str, FileMic] = {}
+
+def mic_inputs(cfg: NodeConfig) -> dict[str, list[str]]:
+    """{audio input key: cameras whose clips carry it}: a window's microphone goes into the clips of the
+    window's camera (input keys as edge/audio_pipeline.py names them: mic id, or "camera:<id>")."""
+    out: dict[str, list[str]] = {}
     for w in cfg.windows:
-        m = mics.get(w.microphone or "")
-        if m is None or w.camera in out or "://" in m.source or not Path(m.source).is_file():
+        if w.microphone is None:
             continue
-        out[w.camera] = FileMic(load_audio_file(m.source), loop=False)
+        key = f"camera:{w.camera}" if w.microphone == "camera" else w.microphone
+        cams = out.setdefault(key, [])
+        if w.camera not in cams and not any(w.camera in c for c in out.values()):
+            cams.append(w.camera)  # one microphone per camera's clips: the first window's
     return out
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from detectors.types import Event, Frame
+from detectors.types import AudioChunk, Event, Frame
 from edge.config import NodeConfig
 from edge.pipeline import CameraPipeline, Detector
 from edge.sources import VideoSource, probe_duration_s
@@ -65,7 +65,7 @@ class Replay:
 
     Other capabilities hook in without changing this loop: `event_sinks` get every event as it happens,
     `frame_hooks` get each analysed frame with the events it produced, `packet_hooks[camera]` gets the
-    encoded packets of that camera (for clips).
+    encoded packets of that camera and `audio_hooks` every audio chunk with its input key (for clips).
     """
 
     def __init__(self, cfg: NodeConfig, *, detector: Detector | None = None, start_at: float | None = None,
@@ -97,6 +97,7 @@ class Replay:
         self.event_sinks: list[EventSink] = []
         self.frame_hooks: list[FrameHook] = []
         self.packet_hooks: dict[str, list[Callable]] = {c.id: [] for c in cfg.cameras}
+        self.audio_hooks: list[Callable[[str, AudioChunk], None]] = []  # (input key, chunk), e.g. clips
 
     def _source(self, camera_id: str) -> VideoSource:
         cam = self.cfg.camera(camera_id)
@@ -140,6 +141,8 @@ class Replay:
             for ts, cam_id, frame in self._merged():
                 if not isinstance(frame, Frame):  # an audio chunk of input `cam_id`
                     self.audio.push(cam_id, frame)  # type: ignore[union-attr]
+                    for audio_hook in self.audio_hooks:
+                        audio_hook(cam_id, frame)
                     continue
                 new = self.pipelines[cam_id].process(frame)
                 if self.audio is not None:

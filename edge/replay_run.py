@@ -26,9 +26,9 @@ def run_replay_command(args: argparse.Namespace) -> int:
         replay = Replay(cfg, start_at=_start_at(args.start_at), progress=not args.no_progress)
         clips = None
         if cfg.clips is not None:  # evidence clips: packets -> pre-roll ring, events -> clips
-            from edge.clip_recorder import ReplayClips, replay_mics, replay_uploader
+            from edge.clip_recorder import ReplayClips, replay_uploader
 
-            clips = ReplayClips(cfg, replay, mics=replay_mics(cfg), uploader=replay_uploader(cfg))
+            clips = ReplayClips(cfg, replay, uploader=replay_uploader(cfg))
         result = replay.run()
         if clips is not None:
             result.events.extend(clips.finish())  # `update` events whose `clip` is its path / URL
