@@ -78,3 +78,20 @@ def test_live_node_clips(tmp_path: Path) -> None:
     rest = clips.finish()
     assert [(u.event_id, u.state) for u in rest] == [("e40", "update")]
     assert clips.stats()["clips_complete"] == 2 and clips.stats()["clips_failed"] == 0
+
+
+@pytest.mark.parametrize("windows,want", [
+    ([("W1", "cam1", "mic1"), ("W2", "cam1", "mic2")], {"mic1": ["cam1"], "mic2": []}),  # first window's
+    ([("W1", "cam1", "mic1"), ("W2", "cam2", "mic1")], {"mic1": ["cam1", "cam2"]}),     # shared mic
+    ([("W1", "cam2", "camera"), ("W2", "cam1", None)], {"camera:cam2": ["cam2"]}),     # camera's own
+])
+def test_mic_inputs_map_audio_to_the_window_cameras(windows: list, want: dict) -> None:
+    from edge.clip_recorder import mic_inputs
+
+    post = [[0.4, 0.6], [0.8, 0.6], [0.8, 1], [0.4, 1]]
+    cfg = parse_config({
+        "site": "s", "node": "n", "cameras": [{"id": "cam1", "source": "a.mp4"}, {"id": "cam2", "source": "b.mp4"}],
+        "microphones": [{"id": "mic1", "source": "a.wav"}, {"id": "mic2", "source": "b.wav"}],
+        "windows": [{"id": w, "camera": c, "post": post, **({"microphone": m} if m else {})} for w, c, m in windows],
+    }, "<test>")
+    assert mic_inputs(cfg) == want
