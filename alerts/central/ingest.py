@@ -55,7 +55,10 @@ class Ingest:
                 outcome = self._dispatch(topic, payload)
             except WireError as exc:
                 outcome = f"rejected_{exc.reason}"
-                log.warning("rejected message on %r (%d bytes): %s", topic[:200], len(payload), str(exc)[:200])
+                n = self.counts[outcome] + 1
+                if n <= 20 or n % 1000 == 0:  # a flood of junk must not flood the log too
+                    log.warning("rejected message on %r (%d bytes, %s #%d): %s", topic[:200], len(payload),
+                                outcome, n, str(exc)[:200])
             except SQLAlchemyError as exc:
                 outcome = "db_error"
                 log.error("store failed for a message on %r: %s", topic[:200], exc)

@@ -144,14 +144,16 @@ class Central:
         self.webhooks.stop()
         self.engine.dispose()
 
-    def serve_forever(self) -> None:
-        """Run until SIGINT/SIGTERM (the CLI)."""
+    def serve_forever(self, on_started: Any = None) -> None:
+        """Run until SIGINT/SIGTERM (the CLI); `on_started(self)` is called once the web server listens."""
         import signal
 
         done = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: done.set())
         self.start()
+        if on_started is not None:
+            on_started(self)
         try:
             while not done.wait(1.0):
                 if not self._web_thread.is_alive():
