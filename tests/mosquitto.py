@@ -13,6 +13,7 @@ port.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import shutil
 import signal
 import socket
@@ -52,6 +53,8 @@ class Mosquitto:
         self.log = self.workdir / "mosquitto.log"
         self.conf.write_text("\n".join([
             "per_listener_settings false",
+            # started as root, mosquitto would switch to user `mosquitto` and fail to read our tmp files
+            f"user {getpass.getuser()}",
             f"listener {self.port} 127.0.0.1",
             f"allow_anonymous {'true' if anonymous else 'false'}",
             "persistence false",
