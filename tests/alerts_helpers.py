@@ -29,7 +29,7 @@ def central_config(tmp: Path, mqtt_url: str, **over: Any) -> CentralConfig:
         users.append(entry)
     data: dict[str, Any] = {"db": f"sqlite:///{tmp / 'central.sqlite'}", "mqtt": {"url": mqtt_url},
                             "http": {"host": "127.0.0.1", "port": 0}, "users": users,
-                            "clips_dir": str(tmp / "clips")}
+                            "clips_dir": str(tmp / "clips"), "password_log2_n": 10}
     for key, value in over.items():
         data[key] = value
     return parse_central_config(data)

@@ -34,18 +34,20 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "upload_clips": frozenset({"node"}),
     "manage_users": frozenset({"admin"}),
 }
-_N, _R, _P = 2**14, 8, 1  # scrypt cost: about 50 ms and 16 MiB per check
+_R, _P = 8, 1  # scrypt block size and parallelism; N = 2**log2_n (14: about 50-250 ms and 16 MiB a check)
 
 
 def can(role: str, perm: str) -> bool:
     return role in PERMISSIONS[perm]
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, log2_n: int = 14) -> str:
+    """`scrypt$N$r$p$salt$hash` (base64); the cost travels with the hash, so it can be raised later."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    n = 2**log2_n
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=_R, p=_P, dklen=32, maxmem=256 * 1024 * 1024)
     b64 = base64.b64encode
-    return f"scrypt${_N}${_R}${_P}${b64(salt).decode()}${b64(digest).decode()}"
+    return f"scrypt${n}${_R}${_P}${b64(salt).decode()}${b64(digest).decode()}"
 
 
 def verify_password(password: str, stored: str | None) -> bool:
@@ -56,7 +58,7 @@ def verify_password(password: str, stored: str | None) -> bool:
         if algo != "scrypt":
             return False
         got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=32)
+                             dklen=32, maxmem=256 * 1024 * 1024)
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got, base64.b64decode(digest))
@@ -66,7 +68,7 @@ def _sha(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def set_user(session: Session, username: str, role: str, password: str | None = None) -> User:
+def set_user(session: Session, username: str, role: str, password: str | None = None, log2_n: int = 14) -> User:
     """Create or update a user (the password, when given, is stored hashed)."""
     if role not in ROLES:
         raise ValueError(f"role {role!r}: expected one of {', '.join(ROLES)}")
@@ -76,7 +78,7 @@ def set_user(session: Session, username: str, role: str, password: str | None = 
         session.add(user)
     user.role = role
     if password is not None:
-        user.pw_hash = hash_password(password)
+        user.pw_hash = hash_password(password, log2_n)
     return user
 
 
@@ -120,7 +122,7 @@ def bootstrap_users(session: Session, cfg: CentralConfig) -> None:
         user = session.get(User, u.username)
         if user is not None and password is not None and verify_password(password, user.pw_hash):
             password = None  # unchanged: keep the hash, skip the scrypt cost
-        set_user(session, u.username, u.role, password)
+        set_user(session, u.username, u.role, password, cfg.password_log2_n)
         if u.token_file:
             issue_token(session, u.username, "api", token=_read(u.token_file, u.username, "token_file"))
     session.commit()

@@ -63,6 +63,8 @@ class CentralConfig(_Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     escalation: EscalationConfig = EscalationConfig()
     node_offline_alert: bool = Field(True, description="a node whose Last Will fires raises an alert")
+    password_log2_n: int = Field(14, ge=10, le=20, description="scrypt cost of stored password hashes "
+                                 "(2**n); lower only for tests")
     sse_queue: int = Field(1000, ge=10, description="per-browser live queue; overflow is dropped, counted")
 
     @field_validator("db")

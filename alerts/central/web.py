@@ -104,7 +104,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         ctx.bus.close()
 
     app = FastAPI(title="HallWatch central", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url="/api/openapi.json")
+                  openapi_url=None)  # every route needs a login; the API is described in api.py
     app.state.ctx = ctx
 
     @app.exception_handler(NotLoggedIn)
