@@ -1,0 +1,93 @@
+"""Real headless Chromium (Debian `chromium` + `chromium-driver`) on the live dashboard: a manager logs in,
+sees an alert published over a real Mosquitto arrive without a reload, acknowledges it; a supervisor then
+has no resolve button and is refused when trying anyway."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from alerts.central.service import run_central_in_thread
+from alerts.publisher import Publisher
+from tests.alerts_helpers import central_config, edge_config, make_event
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
+
+
+@pytest.fixture
+def browser():
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip("needs Debian chromium and chromium-driver (.ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def _login(driver, url: str, user: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(url + "/login")
+    driver.find_element(By.ID, "username").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(f"{user}-pw")
+    driver.find_element(By.ID, "login").click()
+
+
+def test_manager_sees_live_alert_acks_and_supervisor_cannot_resolve(tmp_path, mosquitto, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    handle = run_central_in_thread(central_config(tmp_path, mosquitto.url), wait_mqtt_s=10)
+    pub = Publisher(edge_config(tmp_path, mosquitto.url), "hall1", "n1")
+    pub.start()
+    wait = WebDriverWait(browser, 20)
+    try:
+        _login(browser, handle.url, "manager")
+        wait.until(ec.text_to_be_present_in_element((By.ID, "live"), "live"))  # the SSE stream is open
+        assert browser.find_elements(By.CSS_SELECTOR, "#alarms tr") == []
+        browser.execute_script("window.__noReload = 42")
+        event = make_event(1)
+        pub.publish_event(event)
+        pub.publish_window_state("W1", "empty", {"event_id": event.event_id})
+        row = wait.until(ec.presence_of_element_located(
+            (By.CSS_SELECTOR, f'#alarms tr[data-event-id="{event.event_id}"]')))
+        assert browser.execute_script("return window.__noReload") == 42  # arrived live, no reload
+        assert row.get_attribute("data-status") == "open"
+        wait.until(ec.text_to_be_present_in_element((By.ID, "win-n1-W1"), "alert"))
+        row.find_element(By.TAG_NAME, "a").click()
+        browser.find_element(By.ID, "note").send_keys("on my way to W1")
+        browser.find_element(By.ID, "ack").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "acked"))
+        assert "on my way to W1" in browser.find_element(By.ID, "ack-info").text
+        alarm_url = browser.current_url
+        alarm_id = alarm_url.rstrip("/").rsplit("/", 1)[1]
+        browser.find_element(By.ID, "logout").click()
+        wait.until(ec.url_contains("/login"))
+
+        _login(browser, handle.url, "supervisor")
+        wait.until(ec.presence_of_element_located((By.ID, "whoami")))
+        browser.get(alarm_url)
+        assert browser.find_element(By.ID, "status").text == "acked"
+        assert browser.find_elements(By.ID, "resolve") == [] and browser.find_elements(By.ID, "ack") == []
+        status = browser.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            f"fetch('/api/alarms/{alarm_id}/resolve', {{method: 'POST', headers: {{'Content-Type': "
+            "'application/json'}, body: '{}'}).then(r => done(r.status));")
+        assert status == 403
+        browser.refresh()
+        assert browser.find_element(By.ID, "status").text == "acked"
+    finally:
+        pub.stop()
+        handle.stop()
