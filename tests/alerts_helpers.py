@@ -36,8 +36,8 @@ def central_config(tmp: Path, mqtt_url: str, **over: Any) -> CentralConfig:
 
 
 def edge_config(tmp: Path, mqtt_url: str, name: str = "outbox", **over: Any) -> MqttConfig:
-    return MqttConfig(url=mqtt_url, outbox=str(tmp / f"{name}.sqlite"), outbox_sync="normal",
-                      stats_every_s=3600, **over)
+    kw: dict[str, Any] = {"outbox_sync": "normal", "stats_every_s": 3600.0, **over}
+    return MqttConfig(url=mqtt_url, outbox=str(tmp / f"{name}.sqlite"), **kw)
 
 
 def make_event(i: int, *, node: str = "n1", state: str = "start", window: str | None = "W1",

@@ -69,10 +69,12 @@ class Central:
 
     def notify(self, kind: str, data: dict[str, Any]) -> None:
         """Announce a stored change to browsers, webhooks and any extra listener."""
-        self.bus.publish(kind, data)
-        self.webhooks.notify(kind, data)
-        for fn in self.listeners:
-            fn(kind, data)
+        for fn in (self.bus.publish, self.webhooks.notify, *self.listeners):
+            try:
+                fn(kind, data)
+            except Exception:  # a faulty listener must not take the MQTT thread down with it
+                self.mqtt_counts["notify_errors"] += 1
+                log.exception("listener %r failed on %s", fn, kind)
 
     def counters(self) -> dict[str, Any]:
         return {"ingest": dict(self.ingest.counts), "mqtt": dict(self.mqtt_counts),
