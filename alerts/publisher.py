@@ -42,9 +42,9 @@ class Publisher:
         self.cfg = cfg
         self.site, self.node = site, node
         self.client_id = cfg.client_id or f"hallwatch-{site}-{node}"
-        self.outbox = Outbox(cfg.outbox, max_events=cfg.outbox_max_events, sync=cfg.outbox_sync)
         self._gen = 0  # generation of the current client; callbacks of retired clients are ignored
         self.client, self.addr = self._make_client()  # validated now: bad url / password file fail here
+        self.outbox = Outbox(cfg.outbox, max_events=cfg.outbox_max_events, sync=cfg.outbox_sync)
         self._cv = threading.Condition()
         self._pending: list[tuple[int, mqtt.MQTTMessageInfo]] = []  # (outbox row id, paho info), in order
         self._cursor = 0  # highest row id handed to the current client

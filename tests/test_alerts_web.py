@@ -180,7 +180,7 @@ def test_webhooks_retry_and_escalation(tmp_path):
     _Hook.received.clear()
     _Hook.fail_first = 2
     cfg = central_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}",
-                         webhooks=[{"url": hook, "on": ["opened", "acked"], "retries": 3, "backoff_s": 0.05}],
+                         webhooks=[{"url": hook, "events": ["opened", "acked"], "retries": 3, "backoff_s": 0.05}],
                          escalation={"after_s": 0.5, "check_every_s": 0.1,
                                      "webhooks": [{"url": hook + "/escalate", "backoff_s": 0.05}]})
     handle = run_central_in_thread(cfg)

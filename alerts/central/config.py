@@ -39,7 +39,7 @@ class UserConfig(_Strict):
 
 class WebhookConfig(_Strict):
     url: str = Field(pattern=r"^https?://", description="receives HTTP POST of a JSON body")
-    on: list[Literal["opened", "closed", "acked", "resolved", "escalated", "node_offline", "node_online"]] = (
+    events: list[Literal["opened", "closed", "acked", "resolved", "escalated", "node_offline", "node_online"]] = (
         Field(default_factory=lambda: ["opened", "escalated", "node_offline"]))
     retries: int = Field(5, ge=0, le=50, description="attempts after the first, with doubling backoff")
     backoff_s: float = Field(1.0, gt=0, le=600)

@@ -47,7 +47,7 @@ class WebhookSink:
             kind = "node_offline"
         body = json.dumps({"kind": kind, key: data, "sent_at": round(time.time(), 3)}, default=str).encode()
         for hook in self.hooks:
-            if kind in hook.on:
+            if kind in hook.events:
                 try:
                     self._q.put_nowait((hook, body))
                 except queue.Full:
