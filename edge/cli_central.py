@@ -50,11 +50,11 @@ def _load(args: argparse.Namespace):  # noqa: ANN202 - CentralConfig
 
 
 def _run(args: argparse.Namespace) -> int:
+    cfg = _load(args)
     logging.basicConfig(level=getattr(args, "log_level", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from alerts.central.service import Central
 
-    cfg = _load(args)
     try:
         central = Central(cfg)
     except ValueError as exc:
