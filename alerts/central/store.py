@@ -174,6 +174,16 @@ def migrate(engine: Engine) -> int:
     return have
 
 
+def _pg_driver(url: str) -> str:
+    """`postgresql://` means psycopg 3 (the `postgres` extra) unless psycopg2 is what is installed."""
+    if url.startswith("postgresql://"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is not None or importlib.util.find_spec("psycopg2") is None:
+            return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
 def open_store(url: str) -> tuple[Engine, sessionmaker[Session]]:
     """Engine + session factory for `url`, migrated. SQLite gets WAL and a busy timeout, since the MQTT
     thread writes while web requests read."""
@@ -193,7 +203,7 @@ def open_store(url: str) -> tuple[Engine, sessionmaker[Session]]:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(_pg_driver(url), pool_pre_ping=True)
     migrate(engine)
     return engine, sessionmaker(engine, expire_on_commit=False)
 
