@@ -4,6 +4,7 @@ Running as root, the server runs as the `postgres` user (PostgreSQL refuses root
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -22,6 +23,9 @@ from tests.mosquitto import free_port
 def _pg_bin(name: str) -> str | None:
     found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+_SERVERS: dict[str, tuple[list[str], Path, list[subprocess.Popen[bytes]]]] = {}
 
 
 def _stop_server(data: Path, timeout_s: float = 15.0) -> None:
@@ -60,9 +64,11 @@ def postgres_url() -> Iterator[str]:
     port = free_port()
     subprocess.run([*as_user, initdb, "-D", str(data), "-U", "hallwatch", "--auth=trust", "-E", "UTF8"],
                    check=True, capture_output=True)
-    proc = subprocess.Popen([*as_user, postgres, "-D", str(data), "-p", str(port), "-k", str(sock),
-                             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [*as_user, postgres, "-D", str(data), "-p", str(port), "-k", str(sock), "-c", "listen_addresses=127.0.0.1",
+           "-c", "fsync=off"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"postgresql://hallwatch@127.0.0.1:{port}/central"
+    _SERVERS[url] = (cmd, data, [proc])
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -75,13 +81,25 @@ def postgres_url() -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"PostgreSQL did not start on port {port}") from None
                 time.sleep(0.1)
-        yield f"postgresql://hallwatch@127.0.0.1:{port}/central"
+        yield url
     finally:
         _stop_server(data)
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for p in _SERVERS.pop(url)[2]:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def restart_postgres(url: str, down_s: float) -> Iterator[None]:
+    """Stop the server of `url` (fast shutdown), run the body, wait until `down_s` has passed, start it again."""
+    cmd, data, procs = _SERVERS[url]
+    t0 = time.monotonic()
+    _stop_server(data)
+    procs[-1].wait(15)
+    yield
+    time.sleep(max(0.0, down_s - (time.monotonic() - t0)))
+    procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))

@@ -6,11 +6,13 @@ from __future__ import annotations
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from alerts.central.service import run_central_in_thread
 from alerts.central.store import EventRow, migrate, open_store, protected_event_ids, table_names
 from alerts.publisher import Publisher
 from tests.alerts_helpers import central_config, count_rows, edge_config, make_event, wait_for
+from tests.postgres import restart_postgres
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -47,3 +49,34 @@ def test_central_on_postgresql(tmp_path, mosquitto, postgres_url):
     engine, _ = open_store(postgres_url)
     assert migrate(engine) == 1 and "alarms" in table_names(engine)
     engine.dispose()
+
+
+def test_database_outage_loses_nothing(tmp_path, mosquitto, postgres_url):
+    """PostgreSQL goes away for a few seconds mid-stream: the central service retries each message until the
+    database is back instead of acknowledging and dropping it."""
+    handle = run_central_in_thread(central_config(tmp_path, mosquitto.url, db=postgres_url), wait_mqtt_s=10)
+    pub = Publisher(edge_config(tmp_path, mosquitto.url), "hall1", "n1")
+    pub.start()
+    try:
+        for i in range(20):
+            pub.publish_event(make_event(i))
+        assert pub.flush(15)
+        wait_for(lambda: count_rows(handle.central.sessions, EventRow) == 20, 10, "first 20 stored")
+        with restart_postgres(postgres_url, down_s=3.0):
+            for i in range(20, 40):
+                pub.publish_event(make_event(i))
+            assert pub.flush(15)  # the broker has them; the central service cannot store them yet
+
+        def stored() -> int:
+            try:
+                return count_rows(handle.central.sessions, EventRow)
+            except OperationalError:  # the server is still starting
+                return -1
+
+        wait_for(lambda: stored() == 40, 60, "all 40 stored after the outage")
+        with handle.central.sessions() as s:
+            assert [r.details["seq"] for r in s.scalars(select(EventRow).order_by(EventRow.id))] == list(range(40))
+        assert handle.central.ingest.counts["db_error"] >= 1
+    finally:
+        pub.stop()
+        handle.stop()

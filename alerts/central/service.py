@@ -6,7 +6,8 @@
 MQTT: a persistent session (clean_session false, fixed client id) subscribed at QoS 1 to the node topics,
 re-subscribed on every connect (a broker restarted without persistence forgets subscriptions), and a
 retained `online` on `<prefix>/central/status` (Last Will `offline`) that tells edge nodes when the central
-service is subscribed and their outboxes may drain. PUBACK goes back after the message is stored.
+service is subscribed and their outboxes may drain. PUBACK goes back after the message is stored; while the
+database is unreachable the message is retried with backoff, not dropped.
 """
 
 from __future__ import annotations
@@ -101,7 +102,14 @@ class Central:
         log.warning("central lost the broker %s:%d (%s); reconnecting", self.addr.host, self.addr.port, rc)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self.ingest.handle(msg.topic, msg.payload)
+        # The PUBACK goes back when this returns, so a store that is down (database restarting) is retried
+        # here with backoff rather than the message dropped. Meanwhile the broker queues the rest for us; if
+        # the keepalive lapses it redelivers the unacknowledged messages on reconnect (persistent session).
+        delay = 0.2
+        while self.ingest.handle(msg.topic, msg.payload) == "db_error" and not self._stopping:
+            log.warning("store unavailable; retrying the message on %s in %.1f s", msg.topic, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self, timeout_s: float = 15.0) -> None:
