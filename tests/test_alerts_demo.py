@@ -6,21 +6,18 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from alerts.broker import start_embedded_broker
-from alerts.central.demo import demo_config
-from alerts.central.service import run_central_in_thread
+from alerts.central.demo import start_demo_stack
 from alerts.central.store import EventRow
 from alerts.clip_upload import ClipUploadError, upload_clip
 from alerts.publisher import Publisher
-from tests.alerts_helpers import count_rows, edge_config, make_event, wait_for
+from tests.alerts_helpers import count_rows, make_event, wait_for
 
 
 def test_demo_stack_with_embedded_broker_and_clip_upload(tmp_path):
-    broker = start_embedded_broker("127.0.0.1", 0)
-    cfg, creds = demo_config(tmp_path / "demo", broker.url, http_port=0)
-    cfg.password_log2_n = 10  # cheap hashes in tests
-    handle = run_central_in_thread(cfg, wait_mqtt_s=10)
-    pub = Publisher(edge_config(tmp_path, broker.url), "hall1", "n1")
+    stack = start_demo_stack(tmp_path / "demo", http_port=0, password_log2_n=10)
+    creds = stack.creds
+    handle = stack._central
+    pub = Publisher(stack.mqtt, "hall1", "n1")
     try:
         pub.start()
         events = [make_event(i) for i in range(20)]
@@ -47,5 +44,4 @@ def test_demo_stack_with_embedded_broker_and_clip_upload(tmp_path):
         assert client.get(url, headers=hdr).content == clip.read_bytes()
     finally:
         pub.stop()
-        handle.stop()
-        broker.stop()
+        stack.stop()
