@@ -30,6 +30,13 @@ from detectors.types import Event
 log = logging.getLogger(__name__)
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays that slip into `details` become plain JSON numbers and lists."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"event details hold a {type(value).__name__}, which is not JSON")
+
+
 class Publisher:
     """One node's link to the broker.
 
@@ -80,7 +87,8 @@ class Publisher:
 
     def publish_event(self, event: Event) -> None:
         """Queue one event durably (outbox first); returns without waiting for the broker."""
-        self.outbox.put(self._topic("events"), event.to_json().encode(), event.state, time.time())
+        payload = json.dumps(event.to_dict(), sort_keys=True, separators=(",", ":"), default=_plain).encode()
+        self.outbox.put(self._topic("events"), payload, event.state, time.time())
         with self._cv:
             self._cv.notify_all()
 

@@ -16,7 +16,7 @@ MAX_EVENT_BYTES = 64 * 1024  # an event with its details; anything larger is not
 MAX_STATS_BYTES = 16 * 1024
 MAX_STATE_BYTES = 8 * 1024
 
-Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]  # store columns: 64
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Seconds = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e11)]
 WINDOW_STATES = ("staffed", "empty", "closed", "alert", "unknown")

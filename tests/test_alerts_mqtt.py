@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -41,7 +42,9 @@ def test_events_lifecycle_duplicates_and_state(tmp_path, mosquitto, central):
         for t in (101.0, 102.0):
             pub.publish_event(make_event(1, state="update", t=t))
         pub.publish_event(make_event(1, state="update", t=102.0))  # duplicate update
-        pub.publish_event(make_event(1, state="end", t=110.0))
+        end = make_event(1, state="end", t=110.0)
+        end.details["peak_s"] = np.float32(9.5)  # numpy values from the pipeline travel as plain numbers
+        pub.publish_event(end)
         pub.publish_window_state("W1", "empty", {"type": "empty_post", "event_id": start.event_id})
         pub.publish_stats({"fps": 5.0, "drops": 0, "detector_ms": 11.2})
         assert pub.flush(10)
@@ -51,6 +54,7 @@ def test_events_lifecycle_duplicates_and_state(tmp_path, mosquitto, central):
             rows = s.scalars(select(EventRow).order_by(EventRow.id)).all()
             assert [(r.state, r.t) for r in rows] == [("start", 100.0), ("update", 101.0), ("update", 102.0),
                                                       ("end", 110.0)]
+            assert rows[-1].details == {"seq": 1, "peak_s": 9.5}
             alarm = s.scalars(select(Alarm)).one()
             assert (alarm.event_id, alarm.active, alarm.status) == (start.event_id, False, "open")
         with central.sessions() as s:
