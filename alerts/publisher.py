@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -28,6 +29,15 @@ from alerts.outbox import Outbox
 from detectors.types import Event
 
 log = logging.getLogger(__name__)
+
+
+def _acked(info: mqtt.MQTTMessageInfo) -> bool:
+    """PUBACK received. paho raises from is_published() for a message handed over just as the connection
+    dropped (rc NO_CONN): that one is not acknowledged, and is sent again by the next client."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return False
 
 
 def _plain(value: Any) -> Any:
@@ -57,11 +67,12 @@ class Publisher:
         self._cursor = 0  # highest row id handed to the current client
         self._connected = False
         self._lost = False  # the current client lost its connection: replace it
+        self._failures = 0  # connections lost or refused in a row (backoff before the next client)
         self._central_online = not cfg.wait_for_central
         self._stop = threading.Event()
         self._windows: dict[str, bytes] = {}  # last retained state per window, re-sent on connect
         self._last_stats_at = time.monotonic()
-        self.counters = {"published": 0, "acked": 0, "connects": 0, "disconnects": 0}
+        self.counters = {"published": 0, "acked": 0, "connects": 0, "disconnects": 0, "errors": 0}
         self._thread = threading.Thread(target=self._run, name=f"mqtt-outbox-{node}", daemon=True)
 
     def _topic(self, leaf: str) -> str:
@@ -155,6 +166,7 @@ class Publisher:
             client.publish(self._topic(f"windows/{window}/state"), payload, qos=1, retain=True)
         with self._cv:
             self._connected = True
+            self._failures = 0
             self.counters["connects"] += 1
             self._cv.notify_all()
 
@@ -186,37 +198,46 @@ class Publisher:
     # --- sender thread ----------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self._lost:
-                self._replace_client()
-            self._reap()
+            try:
+                self._step()
+            except (sqlite3.Error, OSError) as exc:  # outbox trouble (disk full...): log, back off, go on
+                self.counters["errors"] += 1
+                log.error("outbox sender: %s; retrying in 1 s", exc)
+                self._stop.wait(1.0)
+
+    def _step(self) -> None:
+        """One round: replace a lost client, delete acknowledged rows, hand new rows to paho, or wait."""
+        if self._lost:
+            self._replace_client()
+        self._reap()
+        with self._cv:
+            ready = self._connected and self._central_online
+            room = self.cfg.max_inflight - len(self._pending)
+            cursor = self._cursor
+        rows = self.outbox.peek(cursor, room) if ready and room > 0 else []
+        for row in rows:
+            info = self.client.publish(row.topic, row.payload, qos=1)
             with self._cv:
-                ready = self._connected and self._central_online
-                room = self.cfg.max_inflight - len(self._pending)
-                cursor = self._cursor
-            rows = self.outbox.peek(cursor, room) if ready and room > 0 else []
-            for row in rows:
-                info = self.client.publish(row.topic, row.payload, qos=1)
-                with self._cv:
-                    self._pending.append((row.id, info))
-                    self._cursor = row.id
-                    self.counters["published"] += 1
-            if not rows:
-                with self._cv:
-                    if not self._lost and not self._stop.is_set() and not self._any_acked():
-                        self._cv.wait(0.5)
-            if time.monotonic() - self._last_stats_at > self.cfg.stats_every_s and self._connected:
-                self.publish_stats({})
+                self._pending.append((row.id, info))
+                self._cursor = row.id
+                self.counters["published"] += 1
+        if not rows:
+            with self._cv:
+                if not self._lost and not self._stop.is_set() and not self._any_acked():
+                    self._cv.wait(0.5)
+        if time.monotonic() - self._last_stats_at > self.cfg.stats_every_s and self._connected:
+            self.publish_stats({})
 
     def _any_acked(self) -> bool:
-        return any(info.is_published() for _, info in self._pending)
+        return any(_acked(info) for _, info in self._pending)
 
     def _reap(self) -> None:
         """Delete the rows whose PUBACK has arrived."""
         with self._cv:
-            done = [row for row, info in self._pending if info.is_published()]
+            done = [row for row, info in self._pending if _acked(info)]
             if not done:
                 return
-            self._pending = [(row, info) for row, info in self._pending if not info.is_published()]
+            self._pending = [(row, info) for row, info in self._pending if not _acked(info)]
             for row in done:
                 self.outbox.delete(row)
             self.counters["acked"] += len(done)
@@ -231,6 +252,10 @@ class Publisher:
         old.disconnect()
         old.loop_stop()
         self._reap()
+        # back off when connections keep failing (refused login, broker flapping): no tight reconnect loop
+        self._failures += 1
+        if self._stop.wait(min(self.cfg.reconnect_max_s, 0.25 * 2 ** min(self._failures - 1, 10))):
+            return
         new, _ = self._make_client()
         with self._cv:
             self._pending.clear()

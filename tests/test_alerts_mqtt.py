@@ -36,6 +36,7 @@ def test_events_lifecycle_duplicates_and_state(tmp_path, mosquitto, central):
     pub = Publisher(edge_config(tmp_path, mosquitto.url), "hall1", "n1")
     pub.start()
     try:
+        wait_for(lambda: pub.connected, 10, "publisher connected")  # stats are QoS 0: not queued offline
         start = make_event(1, state="start", t=100.0)
         pub.publish_event(start)
         pub.publish_event(start)  # a redelivery: stored once

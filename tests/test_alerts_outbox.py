@@ -62,3 +62,19 @@ def test_unopenable_path_names_file(tmp_path):
     (tmp_path / "dir.sqlite").mkdir()
     with pytest.raises(ValueError, match="dir.sqlite"):
         Outbox(tmp_path / "dir.sqlite")
+
+
+def test_ack_check_tolerates_publish_during_disconnect():
+    """paho raises from is_published() for a message handed over as the connection dropped; the sender
+    must treat it as not acknowledged (and keep running), not die."""
+    import paho.mqtt.client as mqtt
+
+    from alerts.publisher import _acked
+
+    info = mqtt.MQTTMessageInfo(1)
+    info.rc = mqtt.MQTT_ERR_NO_CONN
+    assert _acked(info) is False
+    ok = mqtt.MQTTMessageInfo(2)
+    assert _acked(ok) is False
+    ok._set_as_published()
+    assert _acked(ok) is True
