@@ -237,3 +237,30 @@ def test_cli_adduser_and_token(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("http: {prot: 80}\n")
     with pytest.raises(SystemExit, match=r"bad.yaml: http.prot: unknown key"):
         cli_main(["central", "--config", str(tmp_path / "bad.yaml")])
+
+
+def test_cli_runs_the_service_until_sigint(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "admin.pw").write_text("admin-password\n")
+    cfg = tmp_path / "central.yaml"
+    cfg.write_text(f"db: c.sqlite\nmqtt: {{url: 'mqtt://127.0.0.1:{free_port()}'}}\nhttp: {{port: 0}}\n"
+                   "password_log2_n: 10\nusers: [{username: admin, role: admin, password_file: admin.pw}]\n")
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli_central", "central", "--config", str(cfg)],
+                            cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("HallWatch central: dashboard at http://127.0.0.1:"), line
+        url = line.split(" at ", 1)[1].split("/ ", 1)[0]
+        assert httpx.get(url + "/login").status_code == 200
+        tok = httpx.post(url + "/api/token", json={"username": "admin", "password": "admin-password"})
+        assert tok.status_code == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+        proc.stdout.close()
