@@ -91,3 +91,50 @@ def test_manager_sees_live_alert_acks_and_supervisor_cannot_resolve(tmp_path, mo
     finally:
         pub.stop()
         handle.stop()
+
+
+@pytest.mark.assets
+def test_supervisor_plays_uploaded_clip_and_view_is_audited(tmp_path, browser):
+    """A real H.264 MP4 (the shared footage) uploaded as a node, played and seeked by Chromium's <video>
+    through /clips/<id> (HTTP Range), with the view in the audit log."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+    from sqlalchemy import select
+
+    from alerts.central.store import ClipAudit
+    from alerts.clip_upload import upload_clip
+    from models.assets import AssetMissingError, require_asset
+    from tests.mosquitto import free_port
+
+    try:
+        footage = require_asset("footage/one-by-one-person-detection.mp4")
+    except AssetMissingError as exc:
+        pytest.skip(str(exc))
+    handle = run_central_in_thread(central_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}"))
+    try:
+        central = handle.central
+        event = make_event(1)
+        assert central.ingest.handle("hallwatch/hall1/n1/events", event.to_json().encode()) == "stored"
+        url = upload_clip(handle.url, "token-of-node1-0123456789", event.event_id, "video", footage)
+        _login(browser, handle.url, "supervisor")
+        WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.ID, "whoami")))
+        browser.get(handle.url + "/alarms/1")
+        video = browser.find_element(By.TAG_NAME, "video")
+        assert video.get_attribute("src").endswith(url)
+        state = browser.execute_async_script("""
+            const v = document.querySelector('video'); const done = arguments[arguments.length - 1];
+            const fail = setTimeout(() => done({error: 'timeout', ready: v.readyState}), 20000);
+            v.addEventListener('error', () => done({error: String(v.error && v.error.code)}));
+            const seek = () => { v.addEventListener('seeked', () => { clearTimeout(fail);
+                done({duration: v.duration, at: v.currentTime, w: v.videoWidth}); }, {once: true});
+                v.currentTime = 60; };
+            if (v.readyState >= 1) seek(); else v.addEventListener('loadedmetadata', seek, {once: true});
+        """)
+        assert "error" not in state, state
+        assert 130 < state["duration"] < 150 and abs(state["at"] - 60) < 1 and state["w"] == 768
+        with central.sessions() as s:
+            views = [(a.username, a.action) for a in s.scalars(select(ClipAudit))]
+        assert ("supervisor", "view") in views
+    finally:
+        handle.stop()
