@@ -17,7 +17,7 @@ def test_central_example_loads_and_resolves_paths():
     cfg = load_central_config(REPO / "alerts" / "central.example.yaml")
     assert cfg.db == f"sqlite:///{REPO / 'alerts' / 'var' / 'central.sqlite'}"
     assert cfg.users[1].password_file == str(REPO / "alerts" / "secrets" / "anna.pw")
-    assert cfg.webhooks[0].events == ["opened", "node_offline"] and cfg.escalation.after_s == 300
+    assert cfg.webhooks[0].events == ["opened", "escalated"] and cfg.escalation.after_s == 300
 
 
 def test_mosquitto_example_sets_max_queued_messages():

@@ -40,7 +40,9 @@ class UserConfig(_Strict):
 class WebhookConfig(_Strict):
     url: str = Field(pattern=r"^https?://", description="receives HTTP POST of a JSON body")
     events: list[Literal["opened", "closed", "acked", "resolved", "escalated", "node_offline", "node_online"]] = (
-        Field(default_factory=lambda: ["opened", "escalated", "node_offline"]))
+        Field(default_factory=lambda: ["opened", "escalated"],
+              description="opened/closed/acked/resolved/escalated carry the alarm (a node offline alarm has "
+                          "type node_offline); node_offline/node_online carry the raw node status"))
     retries: int = Field(5, ge=0, le=50, description="attempts after the first, with doubling backoff")
     backoff_s: float = Field(1.0, gt=0, le=600)
     timeout_s: float = Field(5.0, gt=0, le=120)

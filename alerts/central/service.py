@@ -47,7 +47,7 @@ class Central:
         self.webhooks = WebhookSink(cfg.webhooks)
         self.ingest = Ingest(self.sessions, cfg.mqtt.topic_prefix, notify=self.notify,
                              node_offline_alert=cfg.node_offline_alert)
-        self.escalator = Escalator(cfg.escalation, self.sessions, self.bus.publish)
+        self.escalator = Escalator(cfg.escalation, self.sessions, self.notify)  # also general hooks asking for it
         self.mqtt_counts: Counter[str] = Counter()
         self.listeners: list[Any] = []  # extra callables notify(kind, data), e.g. latency probes
         prefix = cfg.mqtt.topic_prefix

@@ -42,9 +42,7 @@ class WebhookSink:
             self._thread.start()
 
     def notify(self, kind: str, data: dict[str, Any]) -> None:
-        key = "node" if kind.startswith("node_") else "alarm"
-        if key == "alarm" and data.get("type") == "node_offline" and kind == "opened":
-            kind = "node_offline"
+        key = "node" if kind.startswith("node_") else "alarm"  # a node going offline is also an alarm
         body = json.dumps({"kind": kind, key: data, "sent_at": round(time.time(), 3)}, default=str).encode()
         for hook in self.hooks:
             if kind in hook.events:
