@@ -48,8 +48,10 @@ def test_broker_outage_and_node_restart_lose_nothing(tmp_path):
             time.sleep(1.0 / RATE_HZ)
         timer.join()
         outage_s = time.monotonic() - killed_at[0]
+        backlog = len(pubs[-1].outbox)
         assert pubs[-1].flush(60), f"{len(pubs[-1].outbox)} events still queued 60 s after the broker returned"
         wait_for(lambda: count_rows(handle.central.sessions, EventRow) >= N_EVENTS, 30, "all events stored")
+        drain_s = time.monotonic() - killed_at[0] - outage_s
         time.sleep(1.0)  # anything late (a duplicate) would land now
         with handle.central.sessions() as s:
             seqs = [r.details["seq"] for r in s.scalars(select(EventRow).where(EventRow.node == "n1")
@@ -57,7 +59,8 @@ def test_broker_outage_and_node_restart_lose_nothing(tmp_path):
         counts = handle.central.ingest.counts
         print(f"\noutage: published {N_EVENTS}, stored {len(seqs)}, distinct {len(set(seqs))}, "
               f"duplicates dropped {counts['duplicate']}, broker down {outage_s:.1f} s, "
-              f"outbox peak {max_depth}, central reconnects {handle.central.mqtt_counts['connects'] - 1}, "
+              f"outbox peak {max_depth}, backlog of {backlog} stored {drain_s:.1f} s after the broker returned "
+              f"(reconnect backoff included), central reconnects {handle.central.mqtt_counts['connects'] - 1}, "
               f"publisher connects {[p.counters['connects'] for p in pubs]}")
         assert seqs == list(range(N_EVENTS))  # every event exactly once, in order
         assert outage_s >= OUTAGE_S
