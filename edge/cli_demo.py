@@ -99,6 +99,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         replay.frame_hooks.append(WindowStatePublisher(replay, publisher))
         users = ", ".join(f"{u} / {p}" for u, p in stack.creds.items() if u != "edge_token")
         print(f"\nDashboard: {stack.url}   (log in as one of: {users})\n")
+    from edge.clip_recorder import demo_clips  # evidence clips, uploaded to the dashboard when it runs
+
+    clips = demo_clips(cfg, replay, out_dir, stack.url if stack else None,
+                       publisher.publish_event if publisher else None)
     if args.speed > 0:
         replay.frame_hooks.append(Pacer(args.speed))
     print(f"Replaying {footage.name} (139 s) at {'full' if args.speed <= 0 else f'{args.speed:g}x'} speed: "
@@ -106,6 +110,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{cfg.rules.empty_post.after_s:g} s without anyone there.\n")
     try:
         result = replay.run()
+        last_updates = clips.finish(upload_wait_s=30)
+        for update in last_updates if publisher is not None else ():
+            publisher.publish_event(update)
+        result.events.extend(clips.history)  # every clip update, published or not
         if publisher is not None and not publisher.flush(30):
             log.warning("some alerts are still in the outbox (%s)", stack.mqtt.outbox)
         events_path = write_events(result.events, out_dir / "events.jsonl")
@@ -121,6 +129,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if clips.uploader is not None:
+            clips.uploader.stop()
         if publisher is not None:
             publisher.stop()
         if stack is not None:

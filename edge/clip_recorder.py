@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from detectors.types import AudioChunk, Detections, Event, Frame
 from models.registry import resolve_model
+from storage.config import ClipsConfig, ClipUploadConfig
 from storage.index import ClipIndex, ClipRecord
 from storage.recorder import ClipDone, ClipRecorder
 from storage.recovery import recover
@@ -122,7 +124,8 @@ class NodeClips:
         self.recorders: dict[str, ClipRecorder] = {}
         self.done: list[ClipDone] = []
         self._updates: list[Event] = []
-        self._last: dict[str, tuple[Event, float | None]] = {}  # event id -> latest event, clip end
+        self._by_clip: dict[int, tuple[Event, float]] = {}  # clip id -> latest event, clip end
+        self.history: list[Event] = []  # every clip update handed out by poll()
         self._pending: dict[str, list[Event]] = {c.id: [] for c in cfg.cameras}
         self._anchor: dict[str, float] = {}  # live: epoch seconds minus stream seconds, per camera
         self._last_stream_s: dict[str, float] = {}
@@ -196,7 +199,7 @@ class NodeClips:
             self.done.append(d)
             if d.record.status == "complete":
                 t = max(d.record.end_s if d.record.end_s is not None else d.event.t, d.event.t)
-                self._last[d.event.event_id] = (d.event, t)
+                self._by_clip[d.record.id] = (d.event, t)
                 self._updates.append(clip_update(d.event, d.record.path, t=t))
                 if self.uploader is not None:
                     self.uploader.enqueue(d.record)
@@ -208,10 +211,12 @@ class NodeClips:
             self._take(rec.poll())
         if self.uploader is not None:
             for up in self.uploader.drain_done():
-                if up.kind == "video" and up.event_id in self._last:
-                    ev, t = self._last[up.event_id]
-                    self._updates.append(clip_update(ev, up.url, t=t))
+                if up.kind == "video" and up.clip_id in self._by_clip:
+                    ev, t = self._by_clip[up.clip_id]
+                    # a t of its own: central drops an update whose event_id|state|t it has seen
+                    self._updates.append(clip_update(ev, up.url, t=time.time() if self.live else t + 0.001))
         out, self._updates = self._updates, []
+        self.history += out
         return out
 
     def protected_event_ids(self) -> set[str]:
@@ -297,3 +302,21 @@ def replay_uploader(cfg: NodeConfig) -> ClipUploader | None:
     up = ClipUploader(cfg.clips.upload, ClipIndex(cfg.clips.dir))
     up.start()
     return up
+
+
+def demo_clips(cfg: NodeConfig, replay: Replay, out_dir: Path, central_url: str | None,
+               publish: Callable[[Event], None] | None) -> ReplayClips:
+    """Evidence clips for `hallwatch demo`: written under `<out_dir>/edge-clips` and, with a central
+    service, uploaded with the node token the demo stack wrote (`<out_dir>/secrets/edge.token`); each
+    clip `update` event (path, then URL) is published as soon as it is ready."""
+    token = out_dir / "secrets" / "edge.token"
+    upload = ClipUploadConfig(url=central_url, token_file=str(token)) if central_url and token.is_file() else None
+    cfg.clips = ClipsConfig(dir=str(out_dir / "edge-clips"), upload=upload)
+    uploader = None
+    if upload is not None:
+        uploader = ClipUploader(upload, ClipIndex(cfg.clips.dir), poll_s=0.2)
+        uploader.start()
+    clips = ReplayClips(cfg, replay, uploader=uploader)
+    if publish is not None:
+        replay.frame_hooks.append(lambda cam_id, frame, new: [publish(u) for u in clips.poll()])
+    return clips
