@@ -1,8 +1,8 @@
 """Glue between the node's sources/events and evidence storage.
 
-- `load_audio_file` / `FileMic`: a microphone read from an audio file (decoded and resampled once with
-  PyAV), handed out as AudioChunks on the media clock; the file loops, like a live microphone that never
-  stops, so footage longer than the recording stays covered.
+- `load_audio_file` / `FileMic`: a microphone read from an audio file, handed out as AudioChunks on
+  the media clock; with `loop` the file repeats, like a live microphone that never stops, so footage
+  longer than the recording stays covered (the tests use that).
 - `clip_update`: the `update` event that carries a finished clip's path or URL in the `clip` field.
 - `NodeClips`: the node's clips (live or replay): recorders, snapshots, clip `update` events, uploads,
   retention; `ReplayClips` hooks it into a `Replay`.
@@ -17,11 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import av
 import cv2
 import numpy as np
 
 from detectors.types import AudioChunk, Detections, Event, Frame
+from edge.audio_sources import read_audio
 from models.registry import resolve_model
 from storage.config import ClipsConfig, ClipUploadConfig
 from storage.index import ClipIndex, ClipRecord
@@ -39,20 +39,14 @@ if TYPE_CHECKING:
     from edge.replay import Replay
 
 
-def load_audio_file(path: str | Path, rate: int = 16000) -> np.ndarray:
-    """float32 array (N,), mono, -1..1, resampled to `rate` Hz. Raises ValueError naming the file."""
-    try:
-        with av.open(str(path)) as c:
-            if not c.streams.audio:
-                raise ValueError(f"microphone file {path}: no audio stream")
-            res = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            parts = [f.to_ndarray().reshape(-1) for fr in c.decode(audio=0) for f in res.resample(fr)]
-            parts += [f.to_ndarray().reshape(-1) for f in res.resample(None)]
-    except (OSError, av.error.FFmpegError) as e:
-        raise ValueError(f"microphone file {path}: cannot decode it ({e})") from e
-    if not parts:
+def load_audio_file(path: str | Path, rate: int = AUDIO_RATE) -> np.ndarray:
+    """float32 (N,) mono 16 kHz samples of an audio file (edge/audio_sources.py decodes it)."""
+    if rate != AUDIO_RATE:
+        raise ValueError(f"microphone file {path}: only {AUDIO_RATE} Hz is supported, got {rate}")
+    samples = read_audio(str(path))
+    if len(samples) == 0:
         raise ValueError(f"microphone file {path}: no samples")
-    return np.concatenate(parts).astype(np.float32)
+    return samples
 
 
 class FileMic:
