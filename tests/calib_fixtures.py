@@ -1,0 +1,92 @@
+"""Shared helpers of the calibration tests: a node config with comments and unknown keys, a small real
+H.264 file for the camera and a real WAV for the microphone (written with PyAV / soundfile)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile
+
+CONFIG_TEXT = """\
+# HallWatch node config for hall 3 (ground floor)
+site: hall3   # the site id used in MQTT topics
+node: edge-a
+cameras:
+  - id: cam1  # over windows 1-4
+    source: cam1.mp4
+    detect_fps: 5
+windows:
+  # window 1 is the one by the door
+  - id: W1
+    camera: cam1
+    post: [[0.1, 0.5], [0.3, 0.5], [0.3, 0.9], [0.1, 0.9]]
+    counter: [[0.3, 0.5], [0.5, 0.5], [0.5, 0.9], [0.3, 0.9]]
+    microphone: mic1
+staff_areas:
+  - id: back_office
+    camera: cam1
+    zone: [[0.6, 0.1], [0.95, 0.1], [0.95, 0.4], [0.6, 0.4]]
+microphones:
+  - id: mic1
+    source: mic1.wav
+    gain_db: 0
+rules:
+  empty_post:
+    after_s: 60   # one minute in this hall
+schedule:
+  timezone: "Europe/Berlin"
+  open: ["08:00-12:30", "13:30-18:00"]
+mqtt:
+  url: mqtt://10.0.0.5:1883
+  topic_prefix: 'hallwatch'
+"""
+
+
+def write_video(path: Path, *, seconds: float = 2.0, fps: int = 10, wh: tuple[int, int] = (320, 180)) -> Path:
+    """A small H.264 MP4: a grey floor with a dark 'desk' and a moving square."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = wh[0], wh[1], "yuv420p"
+        for i in range(int(seconds * fps)):
+            img = np.full((wh[1], wh[0], 3), 150, np.uint8)
+            img[wh[1] // 2:, :, :] = 110
+            img[60:90, 40:140] = (40, 60, 90)
+            x = 10 + 5 * i
+            img[100:150, x:x + 30] = (20, 20, 200)
+            for pkt in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(pkt)
+        for pkt in stream.encode():
+            out.mux(pkt)
+    return path
+
+
+def write_wav(path: Path, *, sr: int = 16000) -> Path:
+    """2 s of quiet noise, then 2 s of a 180 Hz voiced buzz with syllable-like bursts over the noise."""
+    rng = np.random.default_rng(0)
+    t = np.arange(4 * sr) / sr
+    noise = 0.003 * rng.standard_normal(len(t))
+    voice = 0.2 * np.sign(np.sin(2 * np.pi * 180 * t)) * (np.sin(2 * np.pi * 3 * t) > -0.3) * (t >= 2)
+    soundfile.write(str(path), (noise + voice).astype(np.float32), sr)
+    return path
+
+
+def make_config(folder: Path, text: str = CONFIG_TEXT) -> Path:
+    """Writes the config with its camera file and microphone file beside it; returns the config path."""
+    write_video(folder / "cam1.mp4")
+    write_wav(folder / "mic1.wav")
+    cfg = folder / "node.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    return cfg
+
+
+def assets_dir() -> Path:
+    """../shared/assets relative to the repo root, or $HALLWATCH_ASSETS; skips when absent."""
+    root = Path(__file__).resolve().parents[1]
+    for cand in (os.environ.get("HALLWATCH_ASSETS"), root.parent / "shared" / "assets"):
+        if cand and Path(cand).is_dir():
+            return Path(cand)
+    pytest.skip("shared assets not found: set HALLWATCH_ASSETS or put them in ../shared/assets")
