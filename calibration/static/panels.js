@@ -127,7 +127,7 @@ async function checkFloor(cam, quiet) {
     if (!floor) { floorMsg("no floor points", "error"); return; }
     const fit = await api("api/floor/check", floor);
     S.grids[cam] = fit.grid_rel;
-    if (cam === S.cam) floorMsg(`floor calibration OK: points fit within ${fit.residual_m} m; grid every ${fit.step_m} m`, "ok");
+    if (cam === S.cam) floorMsg(`floor calibration OK: points fit within ${fit.residual_m.toFixed(2)} m; grid every ${fit.step_m} m`, "ok");
   } catch (err) {
     delete S.grids[cam];
     if (cam === S.cam || !quiet) floorMsg(err.message, "error");
