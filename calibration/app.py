@@ -35,6 +35,7 @@ from calibration.snapshot import SnapshotError, encode_jpeg, grab_frame, placeho
 from calibration.state import CalibrationState
 from detectors.config import FloorConfig
 from edge.config import ConfigError, resolve_paths
+from edge.pipeline import Detector
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,10 @@ class _Session:
         return resolve_paths(self.doc.model.model_copy(deep=True), self.doc.path.parent)
 
 
-def create_calibration_router(config_path: str | Path, *, dependencies: Sequence[Any] = ()) -> APIRouter:
-    """The editor's routes for `config_path`; `dependencies` guard every route (e.g. a login check)."""
+def create_calibration_router(config_path: str | Path, *, dependencies: Sequence[Any] = (),
+                              detector: Detector | None = None) -> APIRouter:
+    """The editor's routes for `config_path`; `dependencies` guard every route (e.g. a login check).
+    `detector` is used by the live preview (default: the config's model, loaded when the view opens)."""
     session = _Session(Path(config_path))
     router = APIRouter(dependencies=list(dependencies))
 
@@ -162,13 +165,14 @@ def create_calibration_router(config_path: str | Path, *, dependencies: Sequence
             cfg.camera(camera)
         except KeyError:
             raise HTTPException(404, f"no camera {camera!r} in the config") from None
-        return StreamingResponse(mjpeg_stream(cfg, camera, start_s=t),
+        return StreamingResponse(mjpeg_stream(cfg, camera, start_s=t, detector=detector),
                                  media_type="multipart/x-mixed-replace; boundary=frame")
 
     return router
 
 
-def create_calibration_app(config_path: str | Path, *, token: str | None = None) -> FastAPI:
+def create_calibration_app(config_path: str | Path, *, token: str | None = None,
+                           detector: Detector | None = None) -> FastAPI:
     """A standalone app for `hallwatch calibrate`. With `token`, every request needs `?token=` once (the
     page load sets a cookie) or the cookie; without it there is no check (only for tests or when another
     layer guards the port)."""
@@ -181,7 +185,8 @@ def create_calibration_app(config_path: str | Path, *, token: str | None = None)
             raise HTTPException(401, "open the URL that `hallwatch calibrate` printed (it holds the token)")
 
     app = FastAPI(title="HallWatch calibration", docs_url=None, redoc_url=None, openapi_url=None)
-    app.include_router(create_calibration_router(config_path, dependencies=[Depends(check_token)]))
+    app.include_router(create_calibration_router(config_path, dependencies=[Depends(check_token)],
+                                                 detector=detector))
 
     if token is not None:
         @app.middleware("http")

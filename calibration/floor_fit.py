@@ -57,7 +57,7 @@ def _nice_step(span_m: float, max_lines: int) -> float:
     return next(m * k for m in (1.0, 2.0, 5.0, 10.0) if m * k >= raw)
 
 
-def grid_lines_rel(h: np.ndarray, metres: np.ndarray, *, margin: float = 0.5, max_lines: int = 16,
+def grid_lines_rel(h: np.ndarray, metres: np.ndarray, *, margin: float = 0.15, max_lines: int = 16,
                    samples: int = 24) -> tuple[list[list[list[float]]], float]:
     """Lines of constant X and Y on the floor, drawn in the image.
 

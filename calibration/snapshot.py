@@ -13,6 +13,8 @@ import av
 import cv2
 import numpy as np
 
+from edge.sources import _open_args
+
 log = logging.getLogger(__name__)
 
 
@@ -30,9 +32,9 @@ class SourceInfo:
 
 
 def _open(source: str, timeout_s: float) -> av.container.InputContainer:
-    options = {"rtsp_transport": "tcp"} if source.startswith("rtsp://") else {}
+    url, kw = _open_args(source)  # the node's own way of opening devices and rtsp streams
     try:
-        return av.open(source, mode="r", options=options, timeout=timeout_s)
+        return av.open(url, mode="r", timeout=timeout_s, **kw)
     except (av.error.FFmpegError, OSError) as exc:
         raise SnapshotError(f"camera source {source!r}: cannot open ({exc})") from None
 

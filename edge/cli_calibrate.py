@@ -34,7 +34,6 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _preview(args: argparse.Namespace) -> int:
     from calibration.preview import PreviewError, render_preview
-
     from edge.config import ConfigError
 
     sources = {}
@@ -46,7 +45,7 @@ def _preview(args: argparse.Namespace) -> int:
         sources[cam] = path
     try:
         stats = render_preview(args.config, out=args.out, sources=sources, camera=args.camera,
-                               start_s=args.start, duration_s=args.duration, fps=args.fps)
+                               start_s=args.start, duration_s=args.duration)
     except (ConfigError, PreviewError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -75,8 +74,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--source", action="append", metavar="CAMERA=FILE",
                    help="replace a camera's source by a recorded file (repeatable)")
     q.add_argument("--camera", help="camera to render (default: the first --source camera, else the first)")
-    q.add_argument("--out", type=Path, default=Path("preview.mp4"), help="output MP4 (H.264)")
+    q.add_argument("--out", type=Path, default=Path("preview.mp4"),
+                   help="output MP4 (H.264, one picture per analysed frame: the camera's detect_fps)")
     q.add_argument("--start", type=float, default=0.0, help="start at this many seconds into the file")
     q.add_argument("--duration", type=float, default=None, help="render only this many seconds")
-    q.add_argument("--fps", type=float, default=None, help="output frame rate (default: camera detect_fps)")
     q.set_defaults(func=_preview)

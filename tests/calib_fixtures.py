@@ -3,13 +3,13 @@ H.264 file for the camera and a real WAV for the microphone (written with PyAV /
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import av
 import numpy as np
-import pytest
 import soundfile
+
+from detectors.types import Detections
 
 CONFIG_TEXT = """\
 # HallWatch node config for hall 3 (ground floor)
@@ -46,7 +46,7 @@ mqtt:
 """
 
 
-def write_video(path: Path, *, seconds: float = 2.0, fps: int = 10, wh: tuple[int, int] = (320, 180)) -> Path:
+def write_video(path: Path, *, seconds: float = 3.0, fps: int = 10, wh: tuple[int, int] = (320, 180)) -> Path:
     """A small H.264 MP4: a grey floor with a dark 'desk' and a moving square."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
@@ -83,10 +83,10 @@ def make_config(folder: Path, text: str = CONFIG_TEXT) -> Path:
     return cfg
 
 
-def assets_dir() -> Path:
-    """../shared/assets relative to the repo root, or $HALLWATCH_ASSETS; skips when absent."""
-    root = Path(__file__).resolve().parents[1]
-    for cand in (os.environ.get("HALLWATCH_ASSETS"), root.parent / "shared" / "assets"):
-        if cand and Path(cand).is_dir():
-            return Path(cand)
-    pytest.skip("shared assets not found: set HALLWATCH_ASSETS or put them in ../shared/assets")
+def red_blob_detector(image: np.ndarray) -> Detections:
+    """A real, trivial detector for the synthetic clip: the box around strongly red pixels."""
+    ys, xs = np.nonzero((image[:, :, 2] > 150) & (image[:, :, 0] < 80))
+    if len(xs) == 0:
+        return Detections.empty()
+    return Detections(np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]]), np.array([0.9]),
+                      np.array([0]))

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from calibration.app import create_calibration_app
 from edge.config import load_config
-from tests.calib_fixtures import CONFIG_TEXT, make_config
+from tests.calib_fixtures import CONFIG_TEXT, make_config, red_blob_detector
 
 TOKEN = "t0k3n"
 
@@ -120,3 +120,18 @@ def test_save_conflict(client, cfg_path):
     cfg_path.write_text(CONFIG_TEXT + "\n# edited by hand\n")
     r = client.post("/api/save", json=state)
     assert r.status_code == 409 and "changed on disk" in r.json()["detail"]
+
+
+def test_live_preview_streams_annotated_jpegs(cfg_path):
+    with TestClient(create_calibration_app(cfg_path, detector=red_blob_detector)) as c, \
+            c.stream("GET", "/api/live/cam1") as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("multipart/x-mixed-replace")
+        buf = b""
+        for chunk in r.iter_bytes():
+            buf += chunk
+            if buf.count(b"--frame") >= 2:
+                break
+    part = buf.split(b"--frame")[1]
+    jpeg = part.split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n")
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape == (180, 320, 3) and img[8:14, 12:60].mean() < 80  # the overlay's header box
