@@ -57,6 +57,7 @@ class PreviewOverlay:
                 self.grid_rel = []
         self.alerts: dict[str, _Alert] = {}
         self.fired = 0
+        self.k = 1.0  # drawing scale, set per frame from its height
 
     # -- state ---------------------------------------------------------------------------------------------
     def _roles(self, frame_wh: tuple[int, int]) -> np.ndarray:
@@ -92,6 +93,7 @@ class PreviewOverlay:
         """A BGR copy of `image` (H, W, 3) with the overlay for the pipeline's state at `now` seconds."""
         self.note(events, now)
         h, w = image.shape[:2]
+        self.k = min(2.5, max(0.6, h / 432))  # text and bar sizes follow the frame height
         scale = np.array([w, h], np.float64)
         out = image.copy()
         fill = image.copy()
@@ -119,7 +121,7 @@ class PreviewOverlay:
             cv2.fillPoly(fill, [poly], colour)
         cv2.polylines(out, [poly], True, colour, 3 if occupied else 1, cv2.LINE_AA)
         x, y = poly[:, 0].min(), poly[:, 1].min()
-        _text(out, zone.id, (int(x) + 3, int(y) + 14), 0.45, colour)
+        _text(out, zone.id, (int(x) + 3, int(y + 14 * self.k)), 0.45 * self.k, colour)
 
     def _people(self, out: np.ndarray, wh: tuple[int, int]) -> None:
         people = self.pipeline.state.people
@@ -131,32 +133,35 @@ class PreviewOverlay:
             cv2.circle(out, (int(fx), int(fy)), 5, colour, -1, cv2.LINE_AA)
             cv2.circle(out, (int(fx), int(fy)), 5, (0, 0, 0), 1, cv2.LINE_AA)
             who = "staff" if is_staff else "citizen"
-            label_y = int(box[1]) - 6 if box[1] > 40 else int(box[1]) + 18  # inside the box at the top edge
-            _text(out, f"#{tid} {who}" if tid >= 0 else "new", (int(box[0]) + 2, label_y), 0.5, colour)
+            top = box[1] > 40 * self.k  # else the label goes inside the box, at its top edge
+            label_y = int(box[1] - 6 * self.k) if top else int(box[1] + 18 * self.k)
+            _text(out, f"#{tid} {who}" if tid >= 0 else "new", (int(box[0]) + 2, label_y), 0.5 * self.k, colour)
 
     def _timers(self, out: np.ndarray, now: float) -> None:
         """One line per window: its state and the empty-post timer as a bar toward `after_s`."""
         after = self.rules.empty_post.after_s
-        y = out.shape[0] - 12 - 22 * (len(self.pipeline.windows) - 1)
+        k, step = self.k, int(22 * self.k)
+        y = out.shape[0] - int(12 * k) - step * (len(self.pipeline.windows) - 1)
         for wz in self.pipeline.windows:
             rule = wz.empty_post
             empty_s = rule.empty_for_s(now)
             frac = min(1.0, empty_s / after)
             colour = ALERT if rule.active else (OK if rule.state == "staffed" else POST)
-            cv2.rectangle(out, (10, y - 12), (160, y + 2), (40, 40, 40), -1)
-            cv2.rectangle(out, (10, y - 12), (10 + int(150 * frac), y + 2), colour, -1)
+            bar = int(150 * k)
+            cv2.rectangle(out, (10, y - int(12 * k)), (10 + bar, y + 2), (40, 40, 40), -1)
+            cv2.rectangle(out, (10, y - int(12 * k)), (10 + int(bar * frac), y + 2), colour, -1)
             label = f"{wz.id} empty {empty_s:.1f}/{after:g} s" if rule.state == "empty" else f"{wz.id} {rule.state}"
             if rule.active:
                 label += "  ALERT"
-            _text(out, label, (168, y), 0.5, colour)
-            y += 22
+            _text(out, label, (18 + bar, y), 0.5 * k, colour)
+            y += step
 
     def _alerts(self, out: np.ndarray, now: float, events: list[Event]) -> None:
         st = self.pipeline.state
         head = f"{self.pipeline.camera_id}  t={now:7.1f} s  people={len(st.people)}" + \
             ("" if st.is_open else "  (closed)")
-        _text(out, head, (10, 20), 0.55, (255, 255, 255))
-        y = 44
+        _text(out, head, (10, int(20 * self.k)), 0.55 * self.k, (255, 255, 255))
+        y = int(44 * self.k)
         for a in self.alerts.values():
             ev = a.event
             what = f"{ev.type} {ev.window or ''}".strip()
@@ -164,7 +169,7 @@ class PreviewOverlay:
                 msg, colour = f"ALERT {what}  for {now - ev.started_at:.1f} s", ALERT
             else:
                 msg, colour = f"ended {what} ({ev.details.get('reason', '')})", OK
-            _text(out, msg, (10, y), 0.6, colour, 2)
-            y += 24
+            _text(out, msg, (10, y), 0.6 * self.k, colour, 2)
+            y += int(24 * self.k)
         if any(ev.state == "start" for ev in events):  # flash the frame border when an alert fires
             cv2.rectangle(out, (0, 0), (out.shape[1] - 1, out.shape[0] - 1), ALERT, 6)

@@ -10,12 +10,13 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import uvicorn
 
 from calibration.app import create_calibration_app
 from edge.config import load_config
-from tests.calib_fixtures import CONFIG_TEXT, make_config
+from tests.calib_fixtures import CONFIG_TEXT, make_config, red_blob_detector
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -27,6 +28,7 @@ if not (shutil.which(CHROMIUM) and shutil.which(DRIVER)):
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -43,8 +45,8 @@ def _free_port() -> int:
 def server(tmp_path):
     cfg = make_config(tmp_path)
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_calibration_app(cfg, token=TOKEN), host="127.0.0.1",
-                                        port=port, log_level="warning"))
+    app = create_calibration_app(cfg, token=TOKEN, detector=red_blob_detector)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
     deadline = time.monotonic() + 20
@@ -100,6 +102,14 @@ def test_draw_post_zone_and_save(server, browser):
     _click_rel(browser, svg, clicks)
     browser.find_element(By.ID, "finish").click()
     browser.find_element(By.ID, "add-window").click()  # template: post + counter side by side
+    name = browser.find_element(By.CSS_SELECTOR, 'input[data-rename="window:W2"]')  # rename it
+    name.send_keys(Keys.CONTROL, "a")  # (clear() would fire a change with an empty id first)
+    name.send_keys("W7", Keys.TAB)
+    # move W1's counter by dragging its body 0.1 of the width to the right
+    counter = browser.find_element(By.CSS_SELECTOR, 'polygon[data-zone="W1 counter"]')
+    ActionChains(browser).click_and_hold(counter).move_by_offset(int(0.1 * svg.size["width"]), 0) \
+        .release().perform()
+    browser.find_element(By.CSS_SELECTOR, '[data-action="delete-area"]').click()  # delete back_office
     browser.save_screenshot(str(Path(os.environ.get("CALIB_SHOTS", cfg.parent)) / "editor.png"))
     browser.find_element(By.ID, "save").click()
     assert "previous version" in _status(browser, "#status", "Saved")
@@ -109,8 +119,11 @@ def test_draw_post_zone_and_save(server, browser):
     for (x, y), (ex, ey) in zip(post, clicks, strict=True):
         assert x == pytest.approx(ex, abs=0.01) and y == pytest.approx(ey, abs=0.01)
     w2 = model.windows[1]
-    assert w2.id == "W2" and w2.camera == "cam1" and len(w2.post) == 4 and len(w2.counter) == 4
+    assert w2.id == "W7" and w2.camera == "cam1" and len(w2.post) == 4 and len(w2.counter) == 4
     assert max(p[0] for p in w2.post) <= min(p[0] for p in w2.counter) + 1e-6  # side by side
+    moved = [[0.4, 0.5], [0.6, 0.5], [0.6, 0.9], [0.4, 0.9]]  # the counter was 0.3..0.5 wide
+    assert np.allclose(model.windows[0].counter, moved, atol=0.01)
+    assert model.staff_areas == []
     text = cfg.read_text()
     assert "# window 1 is the one by the door" in text and "after_s: 60   # one minute in this hall" in text
     assert len(list(cfg.parent.glob("node.yaml.*.bak"))) == 1
@@ -158,3 +171,35 @@ def test_floor_calibration_refused_then_accepted(server, browser):
     floor = load_config(cfg).camera("cam1").floor
     assert floor.metres == [[0, 0], [3, 0], [3, 2.5], [0, 2.5]]
     assert floor.image[0] == pytest.approx([0.25, 0.6], abs=0.01)
+
+
+def test_microphone_baseline_and_live_view(server, browser):
+    cfg, url = server
+    _open(browser, url)
+    mic = browser.find_element(By.CSS_SELECTOR, '[data-mic="mic1"]')
+    secs, start = mic.find_elements(By.CSS_SELECTOR, "input[type=number]")
+    for inp, v in ((secs, "1.5"), (start, "0")):
+        inp.send_keys(Keys.CONTROL, "a")
+        inp.send_keys(v, Keys.TAB)
+    mic.find_element(By.CSS_SELECTOR, '[data-record="ambient"]').click()
+    _status(browser, "#status", "mic1 ambient")
+    mic = browser.find_element(By.CSS_SELECTOR, '[data-mic="mic1"]')  # the panel was redrawn
+    secs, start = mic.find_elements(By.CSS_SELECTOR, "input[type=number]")
+    for inp, v in ((secs, "2"), (start, "2")):
+        inp.send_keys(Keys.CONTROL, "a")
+        inp.send_keys(v, Keys.TAB)
+    mic.find_element(By.CSS_SELECTOR, '[data-record="speech"]').click()
+    _status(browser, "#status", "mic1 speech")
+    assert "pitch" in browser.find_element(By.CSS_SELECTOR, '[data-baseline="mic1"]').text
+    assert len(browser.find_elements(By.CSS_SELECTOR, '[data-mic="mic1"] svg.levels')) == 2
+    browser.find_element(By.ID, "save").click()
+    _status(browser, "#status", "Saved")
+    base = load_config(cfg).microphones[0].baseline
+    assert base.ambient_db < -40 and base.speech_db > base.ambient_db + 20 and 160 < base.pitch_hz < 200
+
+    browser.find_element(By.ID, "live-toggle").click()  # the annotated pipeline view (MJPEG)
+    _wait(browser, lambda d: d.execute_script(
+        "const i = document.getElementById('live'); return !i.hidden && i.naturalWidth > 0;"))
+    browser.save_screenshot(str(Path(os.environ.get("CALIB_SHOTS", cfg.parent)) / "live.png"))
+    browser.find_element(By.ID, "live-toggle").click()
+    assert browser.find_element(By.ID, "live").get_attribute("src") in (None, "")
