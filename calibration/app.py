@@ -22,7 +22,7 @@ import secrets
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -35,7 +35,9 @@ from calibration.snapshot import SnapshotError, encode_jpeg, grab_frame, placeho
 from calibration.state import CalibrationState
 from detectors.config import FloorConfig
 from edge.config import ConfigError, resolve_paths
-from edge.pipeline import Detector
+
+if TYPE_CHECKING:
+    from edge.pipeline import Detector
 
 log = logging.getLogger(__name__)
 

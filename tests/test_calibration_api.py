@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+
 import cv2
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -135,3 +141,31 @@ def test_live_preview_streams_annotated_jpegs(cfg_path):
     jpeg = part.split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n")
     img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert img.shape == (180, 320, 3) and img[8:14, 12:60].mean() < 80  # the overlay's header box
+
+
+def test_cli_calibrate_prints_url_with_token(cfg_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "calibrate", str(cfg_path), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]
+        url = lines[1].split()[-1]
+        assert url.startswith(f"http://127.0.0.1:{port}/?token=")
+        for _ in range(100):  # the port opens right after the URL is printed
+            try:
+                with httpx.Client() as c:
+                    assert c.get(url.split("?")[0] + "api/config").status_code == 401
+                    assert c.get(url).status_code == 200
+                    assert c.get(url.split("?")[0] + "api/config").json()["site"] == "hall3"
+                break
+            except httpx.ConnectError:
+                proc.poll()
+                assert proc.returncode is None, proc.stdout.read()
+                time.sleep(0.1)
+        else:
+            pytest.fail("hallwatch calibrate did not open its port")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
