@@ -157,12 +157,15 @@ class ConfigDocument:
 
     @staticmethod
     def _merge_list(old: Any, edits: list[Any], write: Any) -> CommentedSeq:
-        """Items matched by their original id keep their comments and other keys; the rest are new."""
+        """Items matched by their original id keep their comments and other keys; the rest are new.
+
+        Each old item is used once at most, so renaming W1 to W2 and adding a new W1 gives two items."""
         old_items = {str(it.get("id")): it for it in (old or []) if isinstance(it, dict)}
         out = old if isinstance(old, CommentedSeq) else CommentedSeq()
         kept: list[Any] = []
         for e in edits:
-            item = old_items.get(e.orig_id or e.id, CommentedMap())
+            item = old_items.pop(e.orig_id, None) if e.orig_id is not None else None
+            item = CommentedMap() if item is None else item
             write(item, e)
             kept.append(item)
         out.clear()

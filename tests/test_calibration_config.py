@@ -80,6 +80,16 @@ def test_edit_window_area_floor_baseline(tmp_path, seq_style):
     assert len(_backups(cfg)) == 1
 
 
+def test_rename_and_reuse_old_id(cfg_path):
+    doc = ConfigDocument(cfg_path)
+    st = doc.state()
+    st.windows[0].id = "W9"
+    st.windows.append(WindowEdit(id="W1", camera="cam1", post=[[0.6, 0.5], [0.7, 0.5], [0.7, 0.7]]))
+    doc.save(st)
+    model = load_config(cfg_path)
+    assert [(w.id, w.microphone, len(w.post)) for w in model.windows] == [("W9", "mic1", 4), ("W1", None, 3)]
+
+
 def _dedent_sequences(text: str) -> str:
     """The same config with "- " items at the key's own indent (the other common YAML style)."""
     out, in_seq = [], False
