@@ -110,7 +110,7 @@ def create_calibration_router(config_path: str | Path, *, dependencies: Sequence
         headers = {"Cache-Control": "no-store"}
         if fresh or key not in session.snapshots:
             try:
-                image, _ = grab_frame(source, at_s=t)
+                image = grab_frame(source, at_s=t)
             except SnapshotError as exc:
                 log.warning("%s", exc)
                 headers["X-Snapshot-Error"] = str(exc).encode("ascii", "replace").decode()

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from edge.config import MicBaselineConfig
-
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
@@ -143,16 +141,3 @@ def measure(samples: np.ndarray, kind: str, *, gain_db: float = 0.0,
     pitch = pitch[np.isfinite(pitch)]
     return Recording(kind, levels.round(1).tolist(), power_mean_db(levels[active]),
                      float(np.median(pitch)) if len(pitch) else None)
-
-
-def baseline(ambient: Recording | None, speech: Recording | None,
-             old: MicBaselineConfig | None = None) -> MicBaselineConfig:
-    """Merge new measurements into an existing baseline (a field not re-measured is kept)."""
-    cur = old.model_dump() if old is not None else {}
-    if ambient is not None:
-        cur["ambient_db"] = min(0.0, round(ambient.level_db, 2))
-    if speech is not None:
-        cur["speech_db"] = min(0.0, round(speech.level_db, 2))
-        if speech.pitch_hz is not None:
-            cur["pitch_hz"] = round(speech.pitch_hz, 1)
-    return MicBaselineConfig(**cur)

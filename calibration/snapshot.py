@@ -7,7 +7,6 @@ first decodable frame after connecting.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import av
 import cv2
@@ -22,15 +21,6 @@ class SnapshotError(RuntimeError):
     """A camera source that gave no frame; the message names the source and the reason."""
 
 
-@dataclass(frozen=True)
-class SourceInfo:
-    """What the editor needs to know about a source: its frame size and, for files, its length."""
-
-    width: int
-    height: int
-    duration_s: float | None
-
-
 def _open(source: str, timeout_s: float) -> av.container.InputContainer:
     url, kw = _open_args(source)  # the node's own way of opening devices and rtsp streams
     try:
@@ -39,14 +29,13 @@ def _open(source: str, timeout_s: float) -> av.container.InputContainer:
         raise SnapshotError(f"camera source {source!r}: cannot open ({exc})") from None
 
 
-def grab_frame(source: str, *, at_s: float = 0.0, timeout_s: float = 10.0) -> tuple[np.ndarray, SourceInfo]:
+def grab_frame(source: str, *, at_s: float = 0.0, timeout_s: float = 10.0) -> np.ndarray:
     """One frame as a BGR uint8 array (H, W, 3), the first at or after `at_s` seconds (files only)."""
     with _open(source, timeout_s) as container:
         if not container.streams.video:
             raise SnapshotError(f"camera source {source!r}: no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        duration = float(container.duration / av.time_base) if container.duration else None
         if at_s > 0 and stream.time_base is not None:
             try:  # land on the keyframe before at_s, then decode forward
                 container.seek(int(at_s / stream.time_base), stream=stream, backward=True)
@@ -63,8 +52,7 @@ def grab_frame(source: str, *, at_s: float = 0.0, timeout_s: float = 10.0) -> tu
                 raise SnapshotError(f"camera source {source!r}: cannot decode ({exc})") from None
         if last is None:
             raise SnapshotError(f"camera source {source!r}: no frame at {at_s:.1f} s")
-        image = last.to_ndarray(format="bgr24")
-        return image, SourceInfo(image.shape[1], image.shape[0], duration)
+        return last.to_ndarray(format="bgr24")
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 85) -> bytes:
