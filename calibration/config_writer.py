@@ -60,6 +60,13 @@ def _mapping_indent(text: str) -> int:
     return 2
 
 
+def _set_points(node: CommentedMap, key: str, points: list[list[float]], decimals: int = DECIMALS) -> None:
+    """node[key] = points as a flow list, unless it already holds these values (then its style stays)."""
+    rounded = [[round(float(v), decimals) for v in p] for p in points]
+    if _plain(node.get(key)) != rounded:
+        node[key] = _flow_points(rounded)
+
+
 def _flow_points(points: list[list[float]], decimals: int = DECIMALS) -> CommentedSeq:
     """A polygon as one compact flow-style line: [[x, y], [x, y], ...]."""
     outer = CommentedSeq()
@@ -121,7 +128,10 @@ class ConfigDocument:
             if floor is None:
                 cam.pop("floor", None)
             else:
-                cam["floor"] = CommentedMap(image=_flow_points(floor.image), metres=_flow_points(floor.metres, 3))
+                target = cam.get("floor") if isinstance(cam.get("floor"), CommentedMap) else CommentedMap()
+                _set_points(target, "image", floor.image)
+                _set_points(target, "metres", floor.metres, 3)
+                cam["floor"] = target
         for mic in doc.get("microphones") or []:
             if str(mic.get("id")) not in state.baselines:
                 continue
@@ -141,11 +151,11 @@ class ConfigDocument:
     @staticmethod
     def _window_fields(item: CommentedMap, edit: Any) -> None:
         item["id"], item["camera"] = edit.id, edit.camera
-        item["post"] = _flow_points(edit.post)
+        _set_points(item, "post", edit.post)
         if edit.counter is None:
             item.pop("counter", None)
         else:
-            item["counter"] = _flow_points(edit.counter)
+            _set_points(item, "counter", edit.counter)
         if edit.microphone is None:
             item.pop("microphone", None)
         else:
@@ -153,7 +163,8 @@ class ConfigDocument:
 
     @staticmethod
     def _area_fields(item: CommentedMap, edit: Any) -> None:
-        item["id"], item["camera"], item["zone"] = edit.id, edit.camera, _flow_points(edit.zone)
+        item["id"], item["camera"] = edit.id, edit.camera
+        _set_points(item, "zone", edit.zone)
 
     @staticmethod
     def _merge_list(old: Any, edits: list[Any], write: Any) -> CommentedSeq:

@@ -43,6 +43,18 @@ def test_round_trip_identical_models_and_comments(cfg_path):
     assert text == CONFIG_TEXT  # nothing changed, so not even a number was reformatted
 
 
+def test_unchanged_block_style_polygon_kept(tmp_path):
+    block = "    post:\n      - [0.1, 0.5]\n      - [0.3, 0.5]\n      - [0.3, 0.9]\n"
+    text = CONFIG_TEXT.replace("    post: [[0.1, 0.5], [0.3, 0.5], [0.3, 0.9], [0.1, 0.9]]\n", block)
+    cfg = make_config(tmp_path, text)
+    doc = ConfigDocument(cfg)
+    st = doc.state()
+    st.windows[0].counter = [[0.3, 0.5], [0.5, 0.5], [0.5, 0.8]]
+    doc.save(st)
+    out = cfg.read_text()
+    assert block in out and "counter: [[0.3, 0.5], [0.5, 0.5], [0.5, 0.8]]" in out
+
+
 def test_invalid_file_refused_at_open(tmp_path):
     cfg = make_config(tmp_path, CONFIG_TEXT.replace("    detect_fps: 5\n", "    detect_fps: 5\n    fps: 5\n"))
     with pytest.raises(ConfigError, match=r"cameras\[0\]\.fps: unknown key"):
