@@ -1,9 +1,10 @@
 """`hallwatch preview`: run one camera through the node's pipeline and show what it sees.
 
-The pipeline is built by `edge.replay.Replay` (so the preview runs exactly the code a replay runs, with
-the same detector and stages) and fed frame by frame from `edge.sources.VideoSource`; each analysed frame
-is drawn by `PreviewOverlay`. Output: an H.264 MP4 at the camera's `detect_fps` (PyAV's libx264: OpenCV
-cannot write H.264), or an MJPEG stream for the editor's live view.
+The MP4 preview draws each analysed frame of `edge.replay.Replay.run()` through a frame hook, so it shows
+exactly what a replay decides. The editor's live view (MJPEG) cannot use the replay loop (replay reads
+files only, as fast as it can); it feeds the same pipeline, built by Replay, from a live-capable
+`edge.sources.VideoSource` at real-time pace (video rules only). Drawing: `PreviewOverlay`. Output: H.264
+MP4 at the camera's `detect_fps` (PyAV's libx264: OpenCV cannot write H.264), or JPEG parts.
 """
 
 from __future__ import annotations
@@ -47,13 +48,12 @@ def one_camera(cfg: NodeConfig, camera_id: str) -> NodeConfig:
         "cameras": [cam], "windows": cfg.windows_of(camera_id), "staff_areas": cfg.staff_areas_of(camera_id)})
 
 
-def annotated(cfg: NodeConfig, camera_id: str, *, detector: Detector | None = None, start_s: float = 0.0,
-              duration_s: float | None = None, realtime: bool = False,
-              ) -> Iterator[tuple[Frame, np.ndarray, list[Event]]]:
-    """Yield (frame, annotated BGR image, events) for each analysed frame of one camera.
+def live_frames(cfg: NodeConfig, camera_id: str, *, detector: Detector | None = None, start_s: float = 0.0,
+                ) -> Iterator[np.ndarray]:
+    """Annotated BGR images of one camera at real-time pace (a recorded file plays at its own speed).
 
     Frames before `start_s` still run through the pipeline (so timers are where a replay would have
-    them) but are not drawn. `realtime` paces a recorded file at its own speed (the live view).
+    them) but are neither drawn nor waited for.
     """
     try:
         cfg = one_camera(cfg, camera_id)
@@ -65,26 +65,17 @@ def annotated(cfg: NodeConfig, camera_id: str, *, detector: Detector | None = No
     try:
         source = VideoSource(camera_id, cam.source, detect_fps=cam.detect_fps,
                              decoder_threads=cam.decoder_threads, reconnect_max_s=cam.reconnect_max_s)
-    except SourceError as exc:
-        raise PreviewError(str(exc)) from None
-    t_wall0, last_ts = time.monotonic(), 0.0
-    try:
+        t_wall0 = time.monotonic()
         for frame in source:
-            if duration_s is not None and frame.ts > start_s + duration_s:
-                break
             events = pipe.process(frame)
-            last_ts = frame.ts
             if frame.ts + 1e-6 < start_s:
                 overlay.note(events, frame.ts)
                 continue
-            if realtime and not source.live:
+            if not source.live:
                 time.sleep(max(0.0, (frame.ts - start_s) - (time.monotonic() - t_wall0)))
-            yield frame, overlay.draw(frame.image, frame.ts, events), events
+            yield overlay.draw(frame.image, frame.ts, events)
     except SourceError as exc:
         raise PreviewError(str(exc)) from None
-    closing = pipe.close(last_ts)
-    if closing:
-        log.info("source ended: %d alert(s) closed", len(closing))
 
 
 class H264Writer:
@@ -115,26 +106,54 @@ class H264Writer:
         self._container.close()
 
 
+class _Enough(Exception):
+    """Raised from the frame hook to end a preview at --duration."""
+
+
 def render_preview(config: str | Path, *, out: str | Path, sources: dict[str, str] | None = None,
                    camera: str | None = None, start_s: float = 0.0, duration_s: float | None = None,
                    detector: Detector | None = None) -> PreviewStats:
-    """Render one camera of `config` (sources overridden by `sources`) into the MP4 `out`."""
+    """Render one camera of `config` (sources overridden by `sources`) into the MP4 `out`.
+
+    The frames come from `Replay.run()` itself (a frame hook draws each analysed frame), so the preview
+    shows exactly what `hallwatch replay` decides, audio included where the replay merges it.
+    """
     cfg = load_config(config)
     try:
         cfg = apply_overrides(cfg, sources or {})
     except KeyError as exc:
         raise PreviewError(exc.args[0]) from None
     camera = camera or next(iter(sources or {}), None) or cfg.cameras[0].id
-    stats, writer, t0 = PreviewStats(), None, time.perf_counter()
     try:
-        for frame, image, events in annotated(cfg, camera, detector=detector, start_s=start_s,
-                                              duration_s=duration_s):
-            if writer is None:
-                fps = cfg.camera(camera).detect_fps
-                writer = H264Writer(Path(out), fps, frame.wh)
-            writer.write(image)
-            stats.frames += 1
-            stats.events += len(events)
+        cfg = one_camera(cfg, camera)
+    except KeyError:
+        raise PreviewError(f"no camera {camera!r} in {config}") from None
+    replay = Replay(cfg, detector=detector)
+    overlay = PreviewOverlay(cfg, camera, replay.pipelines[camera])
+    stats, writer = PreviewStats(), None
+    fps = cfg.camera(camera).detect_fps
+
+    def draw(_cam: str, frame: Frame, events: list[Event]) -> None:
+        nonlocal writer
+        if duration_s is not None and frame.ts > start_s + duration_s:
+            raise _Enough
+        if frame.ts + 1e-6 < start_s:  # run, but do not draw, the part before --start
+            overlay.note(events, frame.ts)
+            return
+        if writer is None:
+            writer = H264Writer(Path(out), fps, frame.wh)
+        writer.write(overlay.draw(frame.image, frame.ts, events))
+        stats.frames += 1
+        stats.events += len(events)
+
+    replay.frame_hooks.append(draw)
+    t0 = time.perf_counter()
+    try:
+        replay.run()
+    except _Enough:
+        pass
+    except SourceError as exc:
+        raise PreviewError(str(exc)) from None
     finally:
         if writer is not None:
             writer.close()
@@ -148,7 +167,7 @@ def mjpeg_stream(cfg: NodeConfig, camera_id: str, *, start_s: float = 0.0,
                  detector: Detector | None = None) -> Iterator[bytes]:
     """multipart/x-mixed-replace parts of the annotated camera, at real-time pace (the editor's live view)."""
     try:
-        for _, image, _ in annotated(cfg, camera_id, detector=detector, start_s=start_s, realtime=True):
+        for image in live_frames(cfg, camera_id, detector=detector, start_s=start_s):
             yield b"--frame\r\nContent-Type: image/jpeg\r\n\r\n" + encode_jpeg(image, 75) + b"\r\n"
     except PreviewError as exc:
         log.warning("live preview of %s stopped: %s", camera_id, exc)

@@ -71,6 +71,8 @@ def test_preview_window_and_cli_errors(tmp_path, capsys):
     assert "'cam9' is not a camera" in capsys.readouterr().err
     assert hallwatch(["preview", str(cfg_path), "--source", "cam1", "--out", str(out)]) == 2
     assert "CAMERA=FILE" in capsys.readouterr().err
+    assert hallwatch(["preview", str(cfg_path), "--camera", "cam5", "--out", str(out)]) == 2
+    assert "no camera 'cam5'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
