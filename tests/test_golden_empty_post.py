@@ -4,17 +4,18 @@ Config and truth are the demo's (edge/demo.yaml, edge/demo.truth.json; see tests
 """
 
 import json
+from pathlib import Path
 
 import pytest
 
 from edge.cli import main
 from edge.cli_demo import demo_config
 from edge.replay import Replay, write_events
-from tests.assets_path import asset
+from tests.assets import asset_or_skip as asset
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
 
-TRUTH = "edge/demo.truth.json"
+TRUTH = Path(__file__).resolve().parent.parent / "edge" / "demo.truth.json"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def replayed(tmp_path_factory):
 
 def test_f1_gate(replayed, capsys):
     _, _, events = replayed
-    assert main(["evaluate", "--truth", TRUTH, "--events", str(events), "--json"]) == 0
+    assert main(["evaluate", "--truth", str(TRUTH), "--events", str(events), "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     ep = report["types"]["empty_post"]
     assert ep["f1"] >= 0.9, report
@@ -39,7 +40,7 @@ def test_f1_gate(replayed, capsys):
 
 def test_no_alert_while_someone_is_at_the_table(replayed):
     first, _, _ = replayed
-    truth = json.load(open(TRUTH))
+    truth = json.loads(TRUTH.read_text())
     # The middle of every staffed spell (between one truth interval's end and the next one's start - 3 s).
     staffed = [(a["end"] + 1.0, b["start"] - 3.0 - 1.0) for a, b in zip(truth, truth[1:], strict=False)]
     starts = [e.t for e in first.events if e.state == "start"]
