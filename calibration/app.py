@@ -54,8 +54,13 @@ class RecordRequest(BaseModel):
 
 
 def _message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
-                     for e in exc.errors())
+    """pydantic's errors as one line: "loc: message; ..." (no loc for whole-model checks)."""
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(map(str, e["loc"]))
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
 
 
 class _Session:
@@ -120,13 +125,11 @@ def create_calibration_router(config_path: str | Path, *, dependencies: Sequence
 
     @router.post("/api/floor/check")
     def floor_check(body: dict[str, Any]) -> JSONResponse:
-        try:
-            floor = FloorConfig.model_validate(body)
-            fit = check_floor(floor)
-        except ValidationError as exc:
-            return JSONResponse({"detail": f"floor points: {_message(exc)}"}, status_code=422)
-        except FloorCalibrationError as exc:
-            return JSONResponse({"detail": f"floor calibration refused: {exc}"}, status_code=422)
+        try:  # FloorConfig itself fits the map (detectors.floor) and says why it is refused
+            fit = check_floor(FloorConfig.model_validate(body))
+        except (ValidationError, FloorCalibrationError) as exc:
+            why = _message(exc) if isinstance(exc, ValidationError) else str(exc)
+            return JSONResponse({"detail": f"floor calibration refused: {why}"}, status_code=422)
         return JSONResponse({"residual_m": round(fit.residual_m, 3), "grid_rel": fit.grid_rel,
                              "step_m": fit.step_m})
 

@@ -3,8 +3,8 @@
 The file is read with ruamel.yaml in round-trip mode, so comments, key order, quoting and keys this tool
 does not know survive; only the keys the editor owns are touched (`windows[].post/counter/id/camera`,
 `staff_areas[]`, `cameras[].floor`, `microphones[].baseline`). Before anything is written the edited
-document is validated with the node's own `edge.config.parse_config` and every floor calibration is
-fitted, so a config that the node would refuse is never saved. Saving goes to a temp file in the same
+document is validated with the node's own `edge.config.parse_config` (which also fits every floor
+calibration), so a config that the node would refuse is never saved. Saving goes to a temp file in the same
 folder, fsync, a timestamped backup `CONFIG.YYYYmmdd-HHMMSS.bak` of the previous file, then an atomic
 rename.
 """
@@ -27,7 +27,6 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from calibration.floor_fit import FloorCalibrationError, check_floor
 from calibration.state import CalibrationState
 from edge.config import ConfigError, NodeConfig, parse_config
 
@@ -184,15 +183,8 @@ class ConfigDocument:
         return out
 
     def validate(self, doc: CommentedMap) -> NodeConfig:
-        """The node's own validation plus a fit of every floor calibration; raises ConfigError."""
-        model = parse_config(_plain(doc), self.path)
-        for cam in model.cameras:
-            if cam.floor is not None:
-                try:
-                    check_floor(cam.floor)
-                except FloorCalibrationError as exc:
-                    raise ConfigError(f"{self.path}: cameras[{cam.id}].floor: {exc}") from None
-        return model
+        """The node's own validation (which also fits every floor calibration); raises ConfigError."""
+        return parse_config(_plain(doc), self.path)
 
     def dumps(self, doc: CommentedMap) -> str:
         buf = io.StringIO()

@@ -1,8 +1,8 @@
 """Floor-scale fitting for the editor: check a floor calibration and give the metre grid to draw over it.
 
-The fit and its checks (too few points, collinear points, a map that folds or explodes) belong to
-`detectors.floor`; this module only calls it and turns the homography into grid polylines in relative
-image coordinates for the page and the preview.
+The fit and its checks (too few points, collinear points, a map that folds or explodes, points off one
+plane) are `detectors.floor`'s; this module only asks it for a model in relative image coordinates and
+picks a grid spacing that suits the floor's size, for the page and the preview.
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.config import FloorConfig
+from detectors.floor import FloorCalibrationError, FloorModel, floor_bounds_m
 
-try:  # the real fit lives in detectors/floor.py (branch `chatting`); until it lands, a minimal interim
-    from detectors.floor import FloorCalibrationError, fit_homography
-except ImportError:  # pragma: no cover - removed once detectors/floor.py is on main
-    from calibration._floor_interim import FloorCalibrationError, fit_homography
+__all__ = ["FloorCalibrationError", "FloorCheck", "check_floor"]
 
-__all__ = ["FloorCalibrationError", "FloorCheck", "check_floor", "grid_lines_rel"]
+REL_FRAME = (1, 1)  # a 1x1 "frame": the model's pixels are then relative 0..1 coordinates
 
 
 @dataclass(frozen=True)
@@ -27,27 +25,15 @@ class FloorCheck:
     """A usable floor calibration.
 
     Attributes:
-        homography: float64 (3, 3), relative image [x, y, 1] -> floor metres (homogeneous).
         residual_m: largest distance between a measured floor point and where the map puts it, metres.
-        grid_rel: polylines of the metre grid, each a list of [x, y] relative image points.
+        grid_rel: grid line segments [[x1, y1], [x2, y2]] in relative image coordinates (may reach past
+            the frame edges; lines that run into the horizon are left out).
         step_m: grid spacing, metres.
     """
 
-    homography: np.ndarray
     residual_m: float
     grid_rel: list[list[list[float]]]
     step_m: float
-
-
-def check_floor(floor: FloorConfig, *, samples: int = 24) -> FloorCheck:
-    """Fit `floor`; raises FloorCalibrationError with the reason when it is not usable."""
-    img = np.asarray(floor.image, np.float64)
-    flo = np.asarray(floor.metres, np.float64)
-    h = fit_homography(img, flo)
-    hom = np.c_[img, np.ones(len(img))] @ h.T
-    residual = float(np.linalg.norm(hom[:, :2] / hom[:, 2:3] - flo, axis=1).max())
-    grid, step = grid_lines_rel(h, flo, samples=samples)
-    return FloorCheck(h, residual, grid, step)
 
 
 def _nice_step(span_m: float, max_lines: int) -> float:
@@ -57,40 +43,15 @@ def _nice_step(span_m: float, max_lines: int) -> float:
     return next(m * k for m in (1.0, 2.0, 5.0, 10.0) if m * k >= raw)
 
 
-def grid_lines_rel(h: np.ndarray, metres: np.ndarray, *, margin: float = 0.15, max_lines: int = 16,
-                   samples: int = 24) -> tuple[list[list[list[float]]], float]:
-    """Lines of constant X and Y on the floor, drawn in the image.
+def check_floor(floor: FloorConfig, *, margin: float = 0.15, max_lines: int = 16) -> FloorCheck:
+    """Fit `floor`; raises FloorCalibrationError with the reason when it is not usable.
 
-    The grid covers the calibration points' floor extent plus `margin` of it on each side; each line is
-    sampled at `samples` points and mapped with the inverse homography. Parts behind the camera (w <= 0)
-    or far outside the frame are cut, so a line may come back as several polylines.
+    The grid covers the calibration points' floor extent plus `margin` of it on each side.
     """
-    lo, hi = metres.min(axis=0), metres.max(axis=0)
-    span = hi - lo
-    lo, hi = lo - margin * span, hi + margin * span
-    step = _nice_step(float(span.max() * (1 + 2 * margin)), max_lines)
-    inv = np.linalg.inv(h)
-    # In front of the camera is where w has the sign it has at the calibration points.
-    front = float(np.sign(np.median((np.c_[metres, np.ones(len(metres))] @ inv.T)[:, 2])))
-    t = np.linspace(0.0, 1.0, samples)
-    lines: list[np.ndarray] = []
-    for x in np.arange(math.ceil(lo[0] / step) * step, hi[0] + 1e-9, step):
-        lines.append(np.c_[np.full(samples, x), lo[1] + t * (hi[1] - lo[1])])
-    for y in np.arange(math.ceil(lo[1] / step) * step, hi[1] + 1e-9, step):
-        lines.append(np.c_[lo[0] + t * (hi[0] - lo[0]), np.full(samples, y)])
-    out: list[list[list[float]]] = []
-    for pts in lines:
-        hom = np.c_[pts, np.ones(len(pts))] @ inv.T
-        w = hom[:, 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = hom[:, :2] / w[:, None]
-        ok = (w * front > 1e-9) & np.all(np.abs(rel - 0.5) < 2.0, axis=1)  # in front, near the frame
-        run: list[list[float]] = []
-        for good, p in zip(np.r_[ok, False], np.r_[rel, [[0.0, 0.0]]], strict=True):
-            if good:
-                run.append([round(float(p[0]), 4), round(float(p[1]), 4)])
-                continue
-            if len(run) > 1:
-                out.append(run)
-            run = []
-    return out, step
+    model = FloorModel.from_config(floor, REL_FRAME)
+    flo = np.asarray(floor.metres, np.float64)
+    residual = float(np.nanmax(np.linalg.norm(model.to_metres(np.asarray(floor.image)) - flo, axis=1)))
+    span = float(np.ptp(flo, axis=0).max())
+    step = _nice_step(span * (1 + 2 * margin), max_lines)
+    segments = model.grid_lines_px(floor_bounds_m(floor, margin_m=margin * span), step)
+    return FloorCheck(residual, np.round(segments, 4).tolist(), step)

@@ -61,15 +61,13 @@ class PreviewOverlay:
 
     # -- state ---------------------------------------------------------------------------------------------
     def _roles(self, frame_wh: tuple[int, int]) -> np.ndarray:
-        """bool (N,): staff per person. A stage that tracks roles (`last_staff`) decides; otherwise a
-        person is staff while their feet are in a post zone or a staff area."""
-        st = self.pipeline.state
-        n = len(st.people)
-        for stage in self.pipeline.stages:
-            staff = getattr(stage, "last_staff", None)
-            if staff is not None and len(staff) == n:
-                return np.asarray(staff, bool)
-        staff = np.zeros(n, bool)
+        """bool (N,): staff per person, as the chatting stage judged them (its roles, plus members of a
+        gathering it follows); without that stage, whoever stands in a post zone or staff area."""
+        st, chat = self.pipeline.state, self.pipeline.chatting
+        if chat is not None and len(chat.last_staff) == len(st.people):
+            tid = st.people.tracker_id
+            return np.asarray(chat.last_staff, bool) | (np.isin(tid, chat.rule.sticky_ids()) & (tid >= 0))
+        staff = np.zeros(len(st.people), bool)
         for mask in st.in_post.values():
             staff |= mask
         for z in self.staff_areas:
@@ -137,24 +135,41 @@ class PreviewOverlay:
             label_y = int(box[1] - 6 * self.k) if top else int(box[1] + 18 * self.k)
             _text(out, f"#{tid} {who}" if tid >= 0 else "new", (int(box[0]) + 2, label_y), 0.5 * self.k, colour)
 
-    def _timers(self, out: np.ndarray, now: float) -> None:
-        """One line per window: its state and the empty-post timer as a bar toward `after_s`."""
+    def _timer_rows(self, now: float) -> list[tuple[float, tuple[int, int, int], str]]:
+        """(fraction of the threshold, colour, label) per running timer: each window's empty post, each
+        gathering the chatting rule follows."""
+        rows = []
         after = self.rules.empty_post.after_s
-        k, step = self.k, int(22 * self.k)
-        y = out.shape[0] - int(12 * k) - step * (len(self.pipeline.windows) - 1)
         for wz in self.pipeline.windows:
             rule = wz.empty_post
             empty_s = rule.empty_for_s(now)
-            frac = min(1.0, empty_s / after)
-            colour = ALERT if rule.active else (OK if rule.state == "staffed" else POST)
-            bar = int(150 * k)
-            cv2.rectangle(out, (10, y - int(12 * k)), (10 + bar, y + 2), (40, 40, 40), -1)
-            cv2.rectangle(out, (10, y - int(12 * k)), (10 + int(bar * frac), y + 2), colour, -1)
             label = f"{wz.id} empty {empty_s:.1f}/{after:g} s" if rule.state == "empty" else f"{wz.id} {rule.state}"
-            if rule.active:
-                label += "  ALERT"
+            colour = ALERT if rule.active else (OK if rule.state == "staffed" else POST)
+            rows.append((empty_s / after, colour, label + ("  ALERT" if rule.active else "")))
+        chat = self.pipeline.chatting
+        if chat is not None:
+            after = self.rules.chatting.after_s
+            for _, people, since, started in chat.rule.followed():
+                label = f"chatting {people} staff {now - since:.1f}/{after:g} s" + ("  ALERT" if started else "")
+                rows.append(((now - since) / after, ALERT if started else STAFF, label))
+        return rows
+
+    def _timers(self, out: np.ndarray, now: float) -> None:
+        """One bar per timer toward its rule's threshold, bottom left; chatting members joined by lines."""
+        k, step, bar = self.k, int(22 * self.k), int(150 * self.k)
+        rows = self._timer_rows(now)
+        y = out.shape[0] - int(12 * k) - step * (len(rows) - 1)
+        for frac, colour, label in rows:
+            cv2.rectangle(out, (10, y - int(12 * k)), (10 + bar, y + 2), (40, 40, 40), -1)
+            cv2.rectangle(out, (10, y - int(12 * k)), (10 + int(bar * min(1.0, frac)), y + 2), colour, -1)
             _text(out, label, (18 + bar, y), 0.5 * k, colour)
             y += step
+        chat, people = self.pipeline.chatting, self.pipeline.state.people
+        if chat is not None and len(people):
+            for members, _, _, started in chat.rule.followed():
+                feet = people.feet[np.isin(people.tracker_id, members)].astype(np.int32)
+                if len(feet) > 1:
+                    cv2.polylines(out, [feet], True, ALERT if started else STAFF, 2, cv2.LINE_AA)
 
     def _alerts(self, out: np.ndarray, now: float, events: list[Event]) -> None:
         st = self.pipeline.state

@@ -73,5 +73,5 @@ def test_grid_step_and_lines(metres, step):
 
 def test_bad_floor_raises():
     with pytest.raises(FloorCalibrationError, match="line"):
-        check_floor(FloorConfig(image=[[0.1, 0.7], [0.3, 0.7], [0.5, 0.7], [0.7, 0.7]],
-                                metres=[[0, 0], [1, 0], [1, 1], [0, 1]]))
+        check_floor(FloorConfig.model_construct(image=[[0.1, 0.7], [0.3, 0.7], [0.5, 0.7], [0.7, 0.7]],
+                                                metres=[[0, 0], [1, 0], [1, 1], [0, 1]]))
