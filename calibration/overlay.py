@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from calibration.floor_fit import FloorCalibrationError, check_floor
+from calibration.floor_fit import check_floor
 from detectors.types import Event
 from detectors.zones import Zone
 from edge.config import NodeConfig
@@ -48,15 +48,9 @@ class PreviewOverlay:
         self.pipeline = pipeline
         self.rules = cfg.rules
         self.staff_areas = [Zone(a.id, a.zone) for a in cfg.staff_areas_of(camera_id)]
-        self.grid_rel: list[np.ndarray] = []
-        floor = cfg.camera(camera_id).floor
-        if floor is not None:
-            try:
-                self.grid_rel = [np.asarray(line) for line in check_floor(floor).grid_rel]
-            except FloorCalibrationError:  # the config loader refuses these; keep drawing the rest
-                self.grid_rel = []
+        floor = cfg.camera(camera_id).floor  # already fitted when the config loaded
+        self.grid_rel = [np.asarray(seg) for seg in check_floor(floor).grid_rel] if floor is not None else []
         self.alerts: dict[str, _Alert] = {}
-        self.fired = 0
         self.k = 1.0  # drawing scale, set per frame from its height
 
     # -- state ---------------------------------------------------------------------------------------------
@@ -77,7 +71,6 @@ class PreviewOverlay:
     def note(self, events: list[Event], now: float) -> None:
         for ev in events:
             if ev.state == "start":
-                self.fired += 1
                 self.alerts[ev.event_id] = _Alert(ev)
             elif ev.event_id in self.alerts:
                 self.alerts[ev.event_id].event = ev
