@@ -54,7 +54,8 @@ def _pick_hw(
 
 
 class OrtRunner:
-    """ONNX Runtime on CPU. `intra_op_num_threads` = threads; one inter-op thread (the graphs are sequential)."""
+    """ONNX Runtime on CPU: `intra_op_num_threads` = threads, one inter-op thread (the graphs are sequential),
+    no spin-waiting between operators."""
 
     def __init__(self, path: Path, *, threads: int, precision: str = "auto",
                  input_hw: tuple[int, int] | None = None) -> None:
@@ -69,6 +70,9 @@ class OrtRunner:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle pool threads spin by default: on a node whose cores are shared with decoding and other workers
+        # that burned 2x the CPU and doubled the wall time of 2-thread YOLOX-Nano under load (measured 2026-11-29)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
@@ -164,16 +168,14 @@ class UltralyticsRunner:
                  input_hw: tuple[int, int] | None = None) -> None:
         if path.suffix != ".pt":
             raise ValueError(f"the ultralytics backend loads .pt files, got {path}")
-        import cv2
+        from models.export import import_yolo
 
-        cv_threads = cv2.getNumThreads()
+        yolo_cls = import_yolo()  # offline, OpenCV threads kept
         import torch
-        from ultralytics import YOLO
 
-        cv2.setNumThreads(cv_threads)
         torch.set_num_threads(threads)
         self.torch = torch
-        self.net = YOLO(str(path)).model.fuse().eval()
+        self.net = yolo_cls(str(path)).model.fuse(verbose=False).eval()
         self.input_hw = input_hw or DEFAULT_PT_INPUT_HW
         self.dynamic_batch = True
         self.threads = threads

@@ -57,6 +57,13 @@ class PersonDetector:
         """True when `detect_batch` runs all images in one inference (dynamic-batch model)."""
         return self.runner.dynamic_batch
 
+    def warm_up(self, batch_sizes: list[int] | range) -> None:
+        """Run each batch size once on a blank input, so that backends which compile per batch size
+        (OpenVINO: ~0.4 s each) do it at start-up rather than inside the frame loop. Ignored without batching."""
+        if self.runner.dynamic_batch:
+            for n in batch_sizes:
+                self.runner.run(np.zeros((n, 3, *self.input_hw), np.float32))
+
     def _decode(self, raw: np.ndarray, mapping: LetterboxMap) -> Detections:
         if self._grid is not None:
             xyxy, scores = decode_yolox(raw, self._grid, self.confidence, self.iou)
@@ -105,8 +112,8 @@ def load_detector(cfg: ModelConfig, *, threads: int | None = None) -> PersonDete
     """Resolve `cfg.path`, pick the backend and build a `PersonDetector`.
 
     `threads` (e.g. 1 per worker process when several share the node) overrides `cfg.threads`; the default is
-    the cores available to this process. A `.pt` with backend onnxruntime/openvino is exported to ONNX once,
-    next to the weights, at `cfg.input_hw` (default 384x640).
+    the cores available to this process. A `.pt` with backend onnxruntime/openvino is exported once, next to
+    the weights, at `cfg.input_hw` (default 384x640): to ONNX, and from that to OpenVINO IR for openvino.
 
     Raises:
         ModelNotFoundError: the model file is missing (message says where to put it).
@@ -116,9 +123,11 @@ def load_detector(cfg: ModelConfig, *, threads: int | None = None) -> PersonDete
     backend = pick_backend(path, cfg.backend)
     n_threads = threads or cfg.threads or default_threads()
     if path.suffix == ".pt" and backend != "ultralytics":
-        from models.export import export_onnx
+        from models.export import export_onnx, export_openvino
 
         path = export_onnx(path, cfg.input_hw or DEFAULT_PT_INPUT_HW)
+        if backend == "openvino":
+            path = export_openvino(path)
     runner = BACKENDS[backend](path, threads=n_threads, precision=cfg.precision, input_hw=cfg.input_hw)
     family = None if cfg.family == "auto" else cfg.family
     det = PersonDetector(runner, confidence=cfg.confidence, iou=cfg.iou, family=family)

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from models.decode import anchor_count
 from models.registry import cache_dir
@@ -27,8 +28,9 @@ DEFAULT_EXPORT_HW = (384, 640)
 SEED = 0
 
 
-def _import_yolo():  # noqa: ANN202 - returns the ultralytics YOLO class
-    """Import ultralytics without letting it download or pip-install anything, keeping OpenCV's threads."""
+def import_yolo() -> Any:
+    """The ultralytics `YOLO` class, imported without letting ultralytics download or pip-install anything, and
+    with OpenCV's thread count restored (importing ultralytics sets it to 1 for the whole process)."""
     import cv2
 
     os.environ.setdefault("YOLO_OFFLINE", "1")  # read at import: no DNS probes, no auto-install, no downloads
@@ -74,7 +76,7 @@ def export_onnx(pt_path: Path, input_hw: tuple[int, int] = DEFAULT_EXPORT_HW, *,
     dest = folder / f"{pt_path.stem}_{h}x{w}.onnx"
     if dest.is_file() and dest.stat().st_mtime >= pt_path.stat().st_mtime:
         return dest
-    yolo_cls = _import_yolo()
+    yolo_cls = import_yolo()
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         # export beside a link to the weights, so a user's own <stem>.onnx next to them is never overwritten
@@ -82,10 +84,34 @@ def export_onnx(pt_path: Path, input_hw: tuple[int, int] = DEFAULT_EXPORT_HW, *,
         os.symlink(pt_path.resolve(), link)
         model = yolo_cls(str(link))
         num_classes = len(model.names)
-        out = Path(model.export(format="onnx", imgsz=(h, w), dynamic=True, simplify=False, verbose=False))
+        ulog = logging.getLogger("ultralytics")
+        level = ulog.level
+        ulog.setLevel(logging.WARNING)  # its export banner goes to stdout; ours goes to our log
+        try:
+            out = Path(model.export(format="onnx", imgsz=(h, w), dynamic=True, simplify=False, verbose=False))
+        finally:
+            ulog.setLevel(level)
         _fix_input_hw(out, (h, w), num_classes)
         shutil.move(str(out), dest)
     log.info("exported %s to %s", pt_path, dest)
+    return dest
+
+
+def export_openvino(onnx_path: Path) -> Path:
+    """OpenVINO IR (`.xml` + `.bin`, f32 weights) of an ONNX file, cached beside it (or in the user cache when
+    that folder is read-only); redone only when older than the ONNX. Saves ~0.3 s of start-up per process."""
+    import openvino as ov
+
+    onnx_path = Path(onnx_path)
+    dest = _writable_dir(onnx_path.parent) / onnx_path.with_suffix(".xml").name
+    if dest.is_file() and dest.stat().st_mtime >= onnx_path.stat().st_mtime:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.stem + ".part.xml")
+    ov.save_model(ov.Core().read_model(str(onnx_path)), str(part), compress_to_fp16=False)
+    os.replace(part.with_suffix(".bin"), dest.with_suffix(".bin"))
+    os.replace(part, dest)
+    log.info("converted %s to OpenVINO IR %s", onnx_path, dest)
     return dest
 
 
@@ -96,7 +122,7 @@ def build_network(yaml_name: str = "yolov8n.yaml", *, out_dir: Path | None = Non
     dest = folder / f"{Path(yaml_name).stem}_yaml.pt"
     if dest.is_file():
         return dest
-    yolo_cls = _import_yolo()
+    yolo_cls = import_yolo()
     import torch
 
     torch.manual_seed(SEED)

@@ -102,3 +102,19 @@ def test_known_models_pin_full_checksums_of_shared_assets() -> None:
         pytest.skip("shared assets absent: cannot compare pinned checksums with the real files")
     for name, known in registry.KNOWN_MODELS.items():
         assert sha256_file(base / "models" / name) == known.sha256
+
+
+def test_cli_fetch(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from edge.cli_models import add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    (isolated / "mine").mkdir()
+    (isolated / "mine" / "here.onnx").write_bytes(b"x")
+    args = parser.parse_args(["models", "fetch", "here", "absent.onnx", "--offline"])
+    assert args.func(args) == 2
+    out, err = capsys.readouterr()
+    assert out.strip() == str(isolated / "mine" / "here.onnx")
+    assert "absent.onnx" in err and "HALLWATCH_MODELS" in err
