@@ -50,7 +50,6 @@ class RecordRequest(BaseModel):
     kind: Literal["ambient", "speech"]
     seconds: float = Field(5.0, gt=0, le=120)
     start_s: float = Field(0.0, ge=0, description="where to start reading a recorded file")
-    ambient_db: float | None = Field(None, description="ambient level already measured, dBFS")
 
 
 def _message(exc: ValidationError) -> str:
@@ -135,15 +134,18 @@ def create_calibration_router(config_path: str | Path, *, dependencies: Sequence
 
     @router.post("/api/mic/{mic}/record")
     def mic_record(mic: str, req: RecordRequest) -> JSONResponse:
-        mics = {m.id: m for m in session.resolved().microphones}
+        cfg = session.resolved()
+        mics = {m.id: m for m in cfg.microphones}
         if mic not in mics:
             raise HTTPException(404, f"no microphone {mic!r} in the config")
         try:
-            audio = mic_baseline.read_audio(mics[mic].source, seconds=req.seconds, start_s=req.start_s)
-            rec = mic_baseline.measure(audio, req.kind, gain_db=mics[mic].gain_db, ambient_db=req.ambient_db)
+            audio = mic_baseline.record(mics[mic].source, seconds=req.seconds, start_s=req.start_s,
+                                        gain_db=mics[mic].gain_db)
+            rec = mic_baseline.measure(audio, req.kind, cfg.rules.dispute.baseline)
         except mic_baseline.MicError as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=422)
+            return JSONResponse({"detail": f"{mic}: {exc}"}, status_code=422)
         return JSONResponse({"kind": rec.kind, "levels_db": rec.levels_db, "level_db": round(rec.level_db, 2),
+                             "speech_s": round(rec.speech_s, 2),
                              "pitch_hz": None if rec.pitch_hz is None else round(rec.pitch_hz, 1)})
 
     @router.post("/api/save")

@@ -64,20 +64,32 @@ def write_video(path: Path, *, seconds: float = 3.0, fps: int = 10, wh: tuple[in
     return path
 
 
-def write_wav(path: Path, *, sr: int = 16000) -> Path:
-    """2 s of quiet noise, then 2 s of a 180 Hz voiced buzz with syllable-like bursts over the noise."""
+def real_speech(seconds: float = 3.0, level_db: float = -30.0) -> np.ndarray:
+    """`seconds` of real read speech (LibriSpeech, shared assets) at about `level_db` RMS; skips without
+    the assets."""
+    from edge.audio_sources import read_audio
+    from tests.assets import asset_or_skip
+
+    y = read_audio(str(asset_or_skip("audio/198-209-0000.hq.ogg")))[: int(seconds * 16000)]
+    return (y * 10 ** (level_db / 20) / np.sqrt(np.mean(y * y))).astype(np.float32)
+
+
+def write_wav(path: Path, *, speech: np.ndarray | None = None, sr: int = 16000) -> Path:
+    """2 s of quiet room noise (about -60 dBFS), then `speech` (or 2 s of a 180 Hz buzz) over the noise."""
     rng = np.random.default_rng(0)
-    t = np.arange(4 * sr) / sr
-    noise = 0.003 * rng.standard_normal(len(t))
-    voice = 0.2 * np.sign(np.sin(2 * np.pi * 180 * t)) * (np.sin(2 * np.pi * 3 * t) > -0.3) * (t >= 2)
-    soundfile.write(str(path), (noise + voice).astype(np.float32), sr)
+    t = np.arange(2 * sr) / sr
+    tail = speech if speech is not None else 0.2 * np.sign(np.sin(2 * np.pi * 180 * t))
+    y = np.concatenate([np.zeros(2 * sr), tail])
+    y = y + 0.001 * rng.standard_normal(len(y))
+    soundfile.write(str(path), y.astype(np.float32), sr)
     return path
 
 
-def make_config(folder: Path, text: str = CONFIG_TEXT) -> Path:
-    """Writes the config with its camera file and microphone file beside it; returns the config path."""
+def make_config(folder: Path, text: str = CONFIG_TEXT, *, speech: np.ndarray | None = None) -> Path:
+    """Writes the config with its camera file and microphone file (`write_wav`) beside it; returns the
+    config path."""
     write_video(folder / "cam1.mp4")
-    write_wav(folder / "mic1.wav")
+    write_wav(folder / "mic1.wav", speech=speech)
     cfg = folder / "node.yaml"
     cfg.write_text(text, encoding="utf-8")
     return cfg

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from calibration.app import create_calibration_app
 from edge.config import load_config
-from tests.calib_fixtures import CONFIG_TEXT, make_config, red_blob_detector
+from tests.calib_fixtures import CONFIG_TEXT, make_config, real_speech, red_blob_detector
 
 TOKEN = "t0k3n"
 
@@ -85,28 +85,29 @@ def test_floor_check(client, image, metres, status, match):
         assert all(len(line) >= 2 for line in body["grid_rel"])
 
 
-def test_mic_record_then_save_baseline(client, cfg_path):
-    amb = client.post("/api/mic/mic1/record", json={"kind": "ambient", "seconds": 1.5, "start_s": 0})
-    assert amb.status_code == 200
-    a = amb.json()
-    assert -60 < a["level_db"] < -40 and len(a["levels_db"]) == 30
-    sp = client.post("/api/mic/mic1/record", json={"kind": "speech", "seconds": 2, "start_s": 2,
-                                                    "ambient_db": a["level_db"]}).json()
-    assert sp["level_db"] > a["level_db"] + 20 and sp["pitch_hz"] == pytest.approx(180, rel=0.05)
-    state = client.get("/api/config").json()["state"]
-    state["baselines"]["mic1"] = {"ambient_db": a["level_db"], "speech_db": sp["level_db"],
-                                  "pitch_hz": sp["pitch_hz"]}
-    r = client.post("/api/save", json=state)
-    assert r.status_code == 200, r.text
+def test_mic_record_then_save_baseline(tmp_path):
+    cfg_path = make_config(tmp_path, speech=real_speech(3.0))
+    with TestClient(create_calibration_app(cfg_path)) as client:
+        amb = client.post("/api/mic/mic1/record", json={"kind": "ambient", "seconds": 1.5, "start_s": 0})
+        assert amb.status_code == 200, amb.text
+        a = amb.json()
+        assert -70 < a["level_db"] < -50 and len(a["levels_db"]) == 2 * 16 and a["pitch_hz"] is None
+        sp = client.post("/api/mic/mic1/record", json={"kind": "speech", "seconds": 3, "start_s": 2}).json()
+        assert sp["level_db"] > a["level_db"] + 20 and 70 < sp["pitch_hz"] < 300
+        state = client.get("/api/config").json()["state"]
+        state["baselines"]["mic1"] = {"ambient_db": a["level_db"], "speech_db": sp["level_db"],
+                                      "pitch_hz": sp["pitch_hz"]}
+        r = client.post("/api/save", json=state)
+        assert r.status_code == 200, r.text
     base = load_config(cfg_path).microphones[0].baseline
     assert base.ambient_db == pytest.approx(a["level_db"], abs=0.01) and base.pitch_hz == sp["pitch_hz"]
 
 
 def test_mic_errors(client):
     assert client.post("/api/mic/nope/record", json={"kind": "ambient"}).status_code == 404
-    r = client.post("/api/mic/mic1/record", json={"kind": "speech", "seconds": 1, "start_s": 0,
-                                                   "ambient_db": -10})
-    assert r.status_code == 422 and "above the ambient level" in r.json()["detail"]
+    r = client.post("/api/mic/mic1/record", json={"kind": "speech", "seconds": 1.5, "start_s": 0})
+    assert r.status_code == 422 and "mic1: no speech heard" in r.json()["detail"]
+    assert client.post("/api/mic/mic1/record", json={"kind": "speech", "seconds": 0}).status_code == 422
 
 
 def test_save_refuses_invalid_and_keeps_file(client, cfg_path):

@@ -1,4 +1,4 @@
-"""Unit tables: microphone levels and pitch, floor grid, audio reading from real files."""
+"""Unit tables: microphone recording and measuring (the node's audio features), floor grid."""
 
 from __future__ import annotations
 
@@ -8,55 +8,40 @@ import pytest
 from calibration import mic_baseline as mb
 from calibration.floor_fit import FloorCalibrationError, check_floor
 from detectors.config import FloorConfig
-from tests.assets import asset_or_skip
-from tests.calib_fixtures import write_wav
+from tests.calib_fixtures import real_speech, write_wav
 
-SR = mb.SAMPLE_RATE
-T = np.arange(SR) / SR
+SR = 16000
 
 
-@pytest.mark.parametrize(("amp", "expected_db"), [(1.0, -3.01), (0.1, -23.01), (0.01, -43.01)])
-def test_sine_level(amp, expected_db):
-    levels = mb.frame_levels_db(amp * np.sin(2 * np.pi * 440 * T))
-    assert len(levels) == 20 and np.allclose(levels, expected_db, atol=0.05)
+def test_record_from_file(tmp_path):
+    wav = write_wav(tmp_path / "m.wav")  # 2 s of quiet noise, then 2 s of a loud buzz
+    quiet = mb.record(str(wav), seconds=1.0, start_s=0.5)
+    loud = mb.record(str(wav), seconds=1.0, start_s=2.5)
+    assert quiet.dtype == np.float32 and len(quiet) == len(loud) == SR
+    assert np.abs(quiet).max() < 0.01 < 0.1 < np.abs(loud).max()
+    gained = mb.record(str(wav), seconds=1.0, start_s=2.5, gain_db=-20)
+    assert np.abs(gained).max() == pytest.approx(np.abs(loud).max() / 10, rel=1e-3)
+    assert len(mb.record(str(wav), seconds=9.0, start_s=3.0)) == SR  # only what the file has
+    with pytest.raises(mb.MicError, match="does not exist"):
+        mb.record(str(tmp_path / "none.wav"), seconds=1)
+    with pytest.raises(mb.MicError, match="no audio after"):
+        mb.record(str(wav), seconds=1, start_s=10)
 
 
-def test_silence_and_gain():
-    assert np.all(mb.frame_levels_db(np.zeros(SR)) == mb.FLOOR_DB)
-    assert np.allclose(mb.frame_levels_db(0.1 * np.sin(2 * np.pi * 440 * T), gain_db=6), -17.01, atol=0.05)
-
-
-@pytest.mark.parametrize("f0", [90.0, 150.0, 220.0, 330.0])
-def test_pitch_of_a_buzz(f0):
-    buzz = 0.3 * np.sign(np.sin(2 * np.pi * f0 * T))  # rich in harmonics, like a voice
-    pitch = mb.frame_pitch_hz(buzz)
-    assert np.nanmedian(pitch) == pytest.approx(f0, rel=0.03)
-    noise_pitch = mb.frame_pitch_hz(np.random.default_rng(1).standard_normal(SR))
-    assert np.mean(np.isnan(noise_pitch)) > 0.8  # noise is mostly unvoiced
-
-
-def test_speech_level_ignores_pauses():
-    rng = np.random.default_rng(0)
-    noise = 0.001 * rng.standard_normal(2 * SR)
-    talk = noise.copy()
-    talk[: SR // 2] += 0.1 * np.sin(2 * np.pi * 200 * np.arange(SR // 2) / SR)  # 0.5 s of voice, 1.5 s pause
-    rec = mb.measure(talk, "speech", ambient_db=-60)
-    assert rec.level_db == pytest.approx(-23.0, abs=0.3)  # the voiced frames only, not the average
-    with pytest.raises(mb.MicError, match="above the ambient"):
-        mb.measure(noise, "speech", ambient_db=-60)
+def test_measure_like_the_node(tmp_path):
+    speech = real_speech(3.0, level_db=-30)
+    wav = write_wav(tmp_path / "m.wav", speech=speech)
+    amb = mb.measure(mb.record(str(wav), seconds=1.5), "ambient")
+    talk = mb.measure(mb.record(str(wav), seconds=3.0, start_s=2.0), "speech")
+    assert -70 < amb.level_db < -50 and amb.pitch_hz is None
+    assert talk.level_db > amb.level_db + 20 and 70 < talk.pitch_hz < 300 and talk.speech_s >= 1.0
+    assert len(talk.levels_db) == 5 * 16  # 5 whole 0.512 s blocks of 16 frames in 3 s
+    with pytest.raises(mb.MicError, match="no speech"):
+        mb.measure(mb.record(str(wav), seconds=1.5), "speech")
+    with pytest.raises(mb.MicError, match="shorter than one"):
+        mb.measure(np.zeros(1000, np.float32), "ambient")
     with pytest.raises(ValueError, match="kind"):
-        mb.measure(noise, "shout")
-
-
-def test_read_audio_from_files(tmp_path):
-    wav = write_wav(tmp_path / "m.wav")
-    a = mb.read_audio(str(wav), seconds=1.0, start_s=2.5)
-    assert a.dtype == np.float32 and len(a) == SR and np.abs(a).max() > 0.1
-    with pytest.raises(mb.MicError, match="cannot open"):
-        mb.read_audio(str(tmp_path / "none.wav"), seconds=1)
-    ogg = asset_or_skip("audio/198-209-0000.hq.ogg")  # a real recording, resampled to 16 kHz mono
-    speech = mb.measure(mb.read_audio(str(ogg), seconds=3.0), "speech")
-    assert -45 < speech.level_db < -10 and 70 < speech.pitch_hz < 300
+        mb.measure(np.zeros(SR, np.float32), "shout")
 
 
 @pytest.mark.parametrize(("metres", "step"), [

@@ -181,6 +181,7 @@ function renderMics() {
     div.append(row);
     for (const kind of ["ambient", "speech"]) if (rec[kind]) {
       div.append(el("div", {class: "hint"}, `${kind}: ${rec[kind].level_db} dBFS` +
+        (kind === "speech" ? `, ${rec[kind].speech_s} s of speech` : "") +
         (rec[kind].pitch_hz ? `, pitch ${rec[kind].pitch_hz} Hz` : "")), levelsSvg(rec[kind].levels_db));
     }
     div.append(el("div", {"data-baseline": m.id}, base ? `baseline: ambient ${base.ambient_db ?? "-"} dBFS, ` +
@@ -193,8 +194,7 @@ async function record(m, kind, seconds, start) {
   status(`recording ${seconds} s of ${kind} from ${m.id}...`);
   const base = S.state.baselines[m.id] || {};
   try {
-    const r = await api(`api/mic/${encodeURIComponent(m.id)}/record`,
-      {kind, seconds, start_s: start, ambient_db: kind === "speech" ? (base.ambient_db ?? null) : null});
+    const r = await api(`api/mic/${encodeURIComponent(m.id)}/record`, {kind, seconds, start_s: start});
     Object.assign(S.mics[m.id], {[kind]: r, seconds, start});
     const nb = {...base};
     if (kind === "ambient") nb.ambient_db = Math.min(0, r.level_db);
