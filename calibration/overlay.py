@@ -8,6 +8,7 @@ when a stage exposes them, and the events of the frame. Everything is drawn with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -17,6 +18,9 @@ from detectors.types import Event
 from detectors.zones import Zone
 from edge.config import NodeConfig
 from edge.pipeline import CameraPipeline
+
+if TYPE_CHECKING:
+    from edge.audio_pipeline import AudioPipeline
 
 # BGR colours: the same families as the editor page.
 POST, COUNTER, STAFF_AREA = (0, 176, 255), (255, 183, 0), (255, 108, 180)
@@ -44,8 +48,10 @@ def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, colour
 class PreviewOverlay:
     """Per-camera drawing state (zone polygons, floor grid, alerts seen so far); `draw` once per frame."""
 
-    def __init__(self, cfg: NodeConfig, camera_id: str, pipeline: CameraPipeline) -> None:
+    def __init__(self, cfg: NodeConfig, camera_id: str, pipeline: CameraPipeline,
+                 audio: AudioPipeline | None = None) -> None:
         self.pipeline = pipeline
+        self.audio = audio  # the replay's audio path, for the dispute timers of this camera's windows
         self.rules = cfg.rules
         self.staff_areas = [Zone(a.id, a.zone) for a in cfg.staff_areas_of(camera_id)]
         floor = cfg.camera(camera_id).floor  # already fitted when the config loaded
@@ -128,9 +134,9 @@ class PreviewOverlay:
             label_y = int(box[1] - 6 * self.k) if top else int(box[1] + 18 * self.k)
             _text(out, f"#{tid} {who}" if tid >= 0 else "new", (int(box[0]) + 2, label_y), 0.5 * self.k, colour)
 
-    def _timer_rows(self, now: float) -> list[tuple[float, tuple[int, int, int], str]]:
-        """(fraction of the threshold, colour, label) per running timer: each window's empty post, each
-        gathering the chatting rule follows."""
+    def timer_rows(self, now: float) -> list[tuple[float, tuple[int, int, int], str]]:
+        """(fraction of the threshold, colour, label) per running timer: each window's empty post, its
+        voice over the microphone's baseline and dispute timer, each gathering the chatting rule follows."""
         rows = []
         after = self.rules.empty_post.after_s
         for wz in self.pipeline.windows:
@@ -139,6 +145,17 @@ class PreviewOverlay:
             label = f"{wz.id} empty {empty_s:.1f}/{after:g} s" if rule.state == "empty" else f"{wz.id} {rule.state}"
             colour = ALERT if rule.active else (OK if rule.state == "staffed" else POST)
             rows.append((empty_s / after, colour, label + ("  ALERT" if rule.active else "")))
+        if self.audio is not None:
+            after, levels = self.rules.dispute.after_s, self.audio.levels()
+            for wz in self.pipeline.windows:
+                rule = self.audio.rules.get(wz.id)
+                if rule is None:
+                    continue
+                over = levels.get(self.audio.window_mic[wz.id], {}).get("over_baseline_db")
+                hot_s = rule.hot_for_s(now)
+                label = f"{wz.id} voice " + ("-" if over is None else f"{over:+.1f} dB") + \
+                    (f"  hot {hot_s:.1f}/{after:g} s" if hot_s > 0 else "") + ("  ALERT" if rule.active else "")
+                rows.append((hot_s / after, ALERT if rule.active else COUNTER, label))
         chat = self.pipeline.chatting
         if chat is not None:
             after = self.rules.chatting.after_s
@@ -150,7 +167,7 @@ class PreviewOverlay:
     def _timers(self, out: np.ndarray, now: float) -> None:
         """One bar per timer toward its rule's threshold, bottom left; chatting members joined by lines."""
         k, step, bar = self.k, int(22 * self.k), int(150 * self.k)
-        rows = self._timer_rows(now)
+        rows = self.timer_rows(now)
         y = out.shape[0] - int(12 * k) - step * (len(rows) - 1)
         for frac, colour, label in rows:
             cv2.rectangle(out, (10, y - int(12 * k)), (10 + bar, y + 2), (40, 40, 40), -1)

@@ -129,7 +129,7 @@ def render_preview(config: str | Path, *, out: str | Path, sources: dict[str, st
     except KeyError:
         raise PreviewError(f"no camera {camera!r} in {config}") from None
     replay = Replay(cfg, detector=detector)
-    overlay = PreviewOverlay(cfg, camera, replay.pipelines[camera])
+    overlay = PreviewOverlay(cfg, camera, replay.pipelines[camera], replay.audio)
     stats, writer = PreviewStats(), None
     fps = cfg.camera(camera).detect_fps
 

@@ -74,22 +74,23 @@ def real_speech(seconds: float = 3.0, level_db: float = -30.0) -> np.ndarray:
     return (y * 10 ** (level_db / 20) / np.sqrt(np.mean(y * y))).astype(np.float32)
 
 
-def write_wav(path: Path, *, speech: np.ndarray | None = None, sr: int = 16000) -> Path:
-    """2 s of quiet room noise (about -60 dBFS), then `speech` (or 2 s of a 180 Hz buzz) over the noise."""
+def write_wav(path: Path, *, speech: np.ndarray | None = None, speech_at_s: float = 2.0, sr: int = 16000) -> Path:
+    """`speech_at_s` of quiet room noise (about -60 dBFS), then `speech` (or 2 s of a 180 Hz buzz) over it."""
     rng = np.random.default_rng(0)
     t = np.arange(2 * sr) / sr
     tail = speech if speech is not None else 0.2 * np.sign(np.sin(2 * np.pi * 180 * t))
-    y = np.concatenate([np.zeros(2 * sr), tail])
+    y = np.concatenate([np.zeros(int(speech_at_s * sr)), tail])
     y = y + 0.001 * rng.standard_normal(len(y))
     soundfile.write(str(path), y.astype(np.float32), sr)
     return path
 
 
-def make_config(folder: Path, text: str = CONFIG_TEXT, *, speech: np.ndarray | None = None) -> Path:
+def make_config(folder: Path, text: str = CONFIG_TEXT, *, speech: np.ndarray | None = None,
+                speech_at_s: float = 2.0) -> Path:
     """Writes the config with its camera file and microphone file (`write_wav`) beside it; returns the
     config path."""
     write_video(folder / "cam1.mp4")
-    write_wav(folder / "mic1.wav", speech=speech)
+    write_wav(folder / "mic1.wav", speech=speech, speech_at_s=speech_at_s)
     cfg = folder / "node.yaml"
     cfg.write_text(text, encoding="utf-8")
     return cfg

@@ -8,12 +8,13 @@ import json
 import av
 import pytest
 
+from calibration.overlay import PreviewOverlay
 from calibration.preview import render_preview
 from edge.cli import main as hallwatch
 from edge.config import load_config
 from edge.replay import Replay
 from tests.assets import asset_or_skip
-from tests.calib_fixtures import make_config, red_blob_detector
+from tests.calib_fixtures import make_config, real_speech, red_blob_detector
 
 # The synthetic clip (tests/calib_fixtures.write_video): a red square walks right at 5 px per frame
 # (10 fps, 3 s) across a 320x180 frame. W1's post covers x 0.1..0.3 (px 32..96): the square's feet are in
@@ -114,3 +115,23 @@ staff_areas:
 rules:
   empty_post: {after_s: 3, clear_after_s: 1, gap_tolerance_s: 1}
 """
+
+
+@pytest.mark.assets
+def test_overlay_shows_voice_and_dispute_timer_with_audio(tmp_path):
+    speech = real_speech(3.0, level_db=-20)
+    text = SYNTH.replace("    post: [[0.1, 0.5]", "    microphone: mic1\n    counter: [[0, 0], [1, 0], [1, 1], [0, 1]]\n"
+                         "    post: [[0.1, 0.5]")
+    text = text.replace("rules:\n", "rules:\n  dispute: {min_people: 1}\n")  # the one walker crowds the counter
+    text += "microphones:\n  - {id: mic1, source: mic1.wav, baseline: {speech_db: -45}}\n"
+    cfg_path = make_config(tmp_path, text, speech=speech, speech_at_s=0.3)
+    cfg = load_config(cfg_path)
+    replay = Replay(cfg, detector=red_blob_detector)
+    overlay = PreviewOverlay(cfg, "cam1", replay.pipelines["cam1"], replay.audio)
+    labels: list[str] = []
+    replay.frame_hooks.append(lambda _c, frame, _e: labels.extend(r[2] for r in overlay.timer_rows(frame.ts)))
+    replay.run()
+    voice = [lb for lb in labels if lb.startswith("W1 voice")]
+    assert voice and any("dB" in lb for lb in voice)
+    # the speech at -20 dBFS is far over the seeded -45 dB baseline: the dispute timer runs
+    assert any("hot" in lb for lb in voice)
