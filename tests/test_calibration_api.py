@@ -11,9 +11,10 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
 
-from calibration.app import create_calibration_app
+from calibration.app import create_calibration_app, create_calibration_router
 from edge.config import load_config
 from tests.calib_fixtures import CONFIG_TEXT, make_config, real_speech, red_blob_detector
 
@@ -170,3 +171,21 @@ def test_cli_calibrate_prints_url_with_token(cfg_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_router_mounts_under_a_prefix_behind_a_login(cfg_path):
+    """How the central service mounts the editor: a prefix, and its own login check on every route."""
+    def technician(x_role: str = Header("")) -> None:
+        if x_role != "technician":
+            raise HTTPException(403, "technicians only")
+
+    app = FastAPI()
+    app.include_router(create_calibration_router(cfg_path, dependencies=[Depends(technician)]), prefix="/calibrate")
+    with TestClient(app) as c:
+        assert c.get("/calibrate/api/config").status_code == 403
+        ok = {"X-Role": "technician"}
+        page = c.get("/calibrate", headers=ok)  # redirected to /calibrate/, where relative URLs resolve
+        assert page.status_code == 200 and str(page.url).endswith("/calibrate/")
+        assert 'src="static/editor.js"' in page.text
+        assert c.get("/calibrate/static/editor.js", headers=ok).status_code == 200
+        assert c.get("/calibrate/api/config", headers=ok).json()["site"] == "hall3"
