@@ -34,7 +34,7 @@ from calibration.floor_fit import FloorCalibrationError, check_floor
 from calibration.snapshot import SnapshotError, encode_jpeg, grab_frame, placeholder
 from calibration.state import CalibrationState
 from detectors.config import FloorConfig
-from edge.config import ConfigError, resolve_paths
+from edge.config import ConfigError, NodeConfig, resolve_paths
 
 if TYPE_CHECKING:
     from edge.pipeline import Detector
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).parent
 STATIC = {"editor.js": "text/javascript", "panels.js": "text/javascript", "editor.css": "text/css"}
 COOKIE = "hallwatch_calibrate"
+SNAPSHOT_CACHE = 32  # JPEGs kept per session (camera, second)
 
 
 class RecordRequest(BaseModel):
@@ -70,7 +71,7 @@ class _Session:
         self.lock = threading.Lock()
         self.snapshots: dict[tuple[str, float], bytes] = {}
 
-    def resolved(self) -> Any:
+    def resolved(self) -> NodeConfig:
         """The loaded model with file paths made absolute (for opening sources)."""
         return resolve_paths(self.doc.model.model_copy(deep=True), self.doc.path.parent)
 
@@ -120,6 +121,8 @@ def create_calibration_router(config_path: str | Path, *, dependencies: Sequence
                 headers["X-Snapshot-Error"] = str(exc).encode("ascii", "replace").decode()
                 return Response(encode_jpeg(placeholder(str(exc))), media_type="image/jpeg", headers=headers)
             session.snapshots[key] = encode_jpeg(image)
+            while len(session.snapshots) > SNAPSHOT_CACHE:  # oldest first (dicts keep insertion order)
+                session.snapshots.pop(next(iter(session.snapshots)))
         return Response(session.snapshots[key], media_type="image/jpeg", headers=headers)
 
     @router.post("/api/floor/check")
