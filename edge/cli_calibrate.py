@@ -34,17 +34,11 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _preview(args: argparse.Namespace) -> int:
     from calibration.preview import PreviewError, render_preview
+    from edge.cli import _sources
     from edge.config import ConfigError
 
-    sources = {}
-    for item in args.source or []:
-        cam, sep, path = item.partition("=")
-        if not sep or not cam or not path:
-            print(f"error: --source {item!r}: expected CAMERA=FILE", file=sys.stderr)
-            return 2
-        sources[cam] = path
     try:
-        stats = render_preview(args.config, out=args.out, sources=sources, camera=args.camera,
+        stats = render_preview(args.config, out=args.out, sources=_sources(args.source), camera=args.camera,
                                start_s=args.start, duration_s=args.duration)
     except (ConfigError, PreviewError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -71,8 +65,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               "showing what it sees: zones, floor grid, people (feet, track id, "
                               "staff/citizen), zone membership, rule timers and alerts as they fire.")
     q.add_argument("config", type=Path, help="node config YAML")
-    q.add_argument("--source", action="append", metavar="CAMERA=FILE",
-                   help="replace a camera's source by a recorded file (repeatable)")
+    q.add_argument("--source", action="append", default=[], metavar="ID=FILE",
+                   help="replace a camera's (or microphone's) source by a recorded file (repeatable)")
     q.add_argument("--camera", help="camera to render (default: the first --source camera, else the first)")
     q.add_argument("--out", type=Path, default=Path("preview.mp4"),
                    help="output MP4 (H.264, one picture per analysed frame: the camera's detect_fps)")

@@ -174,24 +174,22 @@ def test_floor_calibration_refused_then_accepted(server, browser):
     assert floor.image[0] == pytest.approx([0.25, 0.6], abs=0.01)
 
 
+def _record(drv, kind, *, seconds, start_s):
+    mic = drv.find_element(By.CSS_SELECTOR, '[data-mic="mic1"]')  # found anew: the panel is redrawn
+    secs, start = mic.find_elements(By.CSS_SELECTOR, "input[type=number]")
+    for inp, v in ((secs, seconds), (start, start_s)):
+        inp.send_keys(Keys.CONTROL, "a")
+        inp.send_keys(str(v), Keys.TAB)
+    mic.find_element(By.CSS_SELECTOR, f'[data-record="{kind}"]').click()
+    _status(drv, "#status", f"mic1 {kind}")
+
+
 @pytest.mark.assets
 def test_microphone_baseline_and_live_view(server, browser):
     cfg, url = server
     _open(browser, url)
-    mic = browser.find_element(By.CSS_SELECTOR, '[data-mic="mic1"]')
-    secs, start = mic.find_elements(By.CSS_SELECTOR, "input[type=number]")
-    for inp, v in ((secs, "1.5"), (start, "0")):
-        inp.send_keys(Keys.CONTROL, "a")
-        inp.send_keys(v, Keys.TAB)
-    mic.find_element(By.CSS_SELECTOR, '[data-record="ambient"]').click()
-    _status(browser, "#status", "mic1 ambient")
-    mic = browser.find_element(By.CSS_SELECTOR, '[data-mic="mic1"]')  # the panel was redrawn
-    secs, start = mic.find_elements(By.CSS_SELECTOR, "input[type=number]")
-    for inp, v in ((secs, "3"), (start, "2")):
-        inp.send_keys(Keys.CONTROL, "a")
-        inp.send_keys(v, Keys.TAB)
-    mic.find_element(By.CSS_SELECTOR, '[data-record="speech"]').click()
-    _status(browser, "#status", "mic1 speech")
+    _record(browser, "ambient", seconds=1.5, start_s=0)  # the file: 2 s of room noise, then speech
+    _record(browser, "speech", seconds=3, start_s=2)
     assert "pitch" in browser.find_element(By.CSS_SELECTOR, '[data-baseline="mic1"]').text
     assert len(browser.find_elements(By.CSS_SELECTOR, '[data-mic="mic1"] svg.levels')) == 2
     browser.find_element(By.ID, "save").click()
