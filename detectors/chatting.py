@@ -113,6 +113,11 @@ class ChattingRule:
         """Number of gatherings with an alert going on."""
         return sum(g.started_at is not None for g in self._gatherings)
 
+    def followed(self) -> list[tuple[np.ndarray, int, float, float | None]]:
+        """Read-only view for previews: per gathering being followed, (member track ids int64 (K,),
+        people now, seconds when it first had min_people, alert start or None while pending)."""
+        return [(g.members.copy(), g.people, g.since, g.started_at) for g in self._gatherings]
+
     def sticky_ids(self) -> np.ndarray:
         """int64 array: track ids in any gathering being followed (they keep counting as staff)."""
         if not self._gatherings:

@@ -67,6 +67,10 @@ class DisputeRule:
         """Hot steps are accumulating toward an alert (the baseline should not learn now)."""
         return self._hot_since is not None
 
+    def hot_for_s(self, now: float) -> float:
+        """Read-only, for previews: seconds of the current hot run (the timer toward `after_s`), 0 if none."""
+        return 0.0 if self._hot_since is None else max(0.0, now - self._hot_since)
+
     def audio_hot(self, a: WindowAudio | None) -> bool:
         """Loud speech, not noise (pitch is judged over the whole run, see `pitch_ok`)."""
         c = self.cfg

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 # Fit quality limits: beyond these the calibration is rejected at load time.
 MAX_RESIDUAL_M = 0.25  # a point may sit at most this far (or 5 % of the floor span) from the fitted map
 MIN_W_RATIO = 0.1  # projective depth across the points may vary at most 10x (horizon far from them)
-MIN_TRIANGLE_AREA = 1e-4  # triangles of points thinner than this (relative to the spread) are "collinear"
+MIN_TRIANGLE_AREA = 1e-2  # triangles thinner than this (relative to the squared spread) are "collinear":
+# a floor quadrilateral seen in perspective gives 0.1 or more; four clicks along one line with a pixel of
+# jitter give about 1e-3, which a smaller limit would accept and turn into a wild map.
 
 
 class FloorCalibrationError(ValueError):

@@ -59,6 +59,12 @@ def _run(args: argparse.Namespace) -> int:
         central = Central(cfg)
     except ValueError as exc:
         sys.exit(f"hallwatch central: {exc}")
+    from edge.central_calibration import mount_calibration
+
+    try:
+        mount_calibration(central.app, cfg.calibration)
+    except FileNotFoundError as exc:
+        sys.exit(f"hallwatch central: {exc}")
     central.serve_forever(on_started=lambda c: print(f"HallWatch central: dashboard at {c.url}/ "
                                                      f"(MQTT {cfg.mqtt.url}, db {cfg.db})", flush=True))
     return 0

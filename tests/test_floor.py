@@ -70,11 +70,13 @@ BAD = [
     ("fewer than four", SQUARE_IMG[:3], SQUARE_M[:3], "at least 4"),
     ("counts differ", SQUARE_IMG, SQUARE_M + [[1, 1]], "needs its floor position"),
     ("collinear image", [[0.1, 0.9], [0.5, 0.9], [0.9, 0.9], [0.3, 0.5]], SQUARE_M, "image points: three"),
+    ("clicked along a line, pixel jitter", [[0.1006, 0.4986], [0.3008, 0.598], [0.5, 0.6974], [0.6992, 0.7986]],
+     SQUARE_M, "image points: three"),
     ("collinear floor", SQUARE_IMG, [[0, 0], [2, 0], [4, 0], [0, 6]], "floor points (metres): three"),
     ("all on a line (5)", [[0.1 * i + 0.1, 0.5] for i in range(5)], [[i, 0] for i in range(4)] + [[0, 1]],
      "image points"),
     ("order swapped (folds)", SQUARE_IMG, [[0, 0], [4, 0], [0, 6], [4, 6]], "flip the floor over"),
-    ("horizon at the far points", [[0.1, 0.9], [0.9, 0.9], [0.505, 0.45], [0.495, 0.45]], SQUARE_M, "explodes"),
+    ("horizon at the far points", [[0.1, 0.9], [0.9, 0.9], [0.53, 0.45], [0.47, 0.45]], SQUARE_M, "explodes"),
     ("a point off the plane", SQUARE_IMG + [[0.5, 0.7]], SQUARE_M + [[2.0, 1.4]], "do not fit one floor plane"),
 ]
 

@@ -2,7 +2,8 @@
 what each role may do.
 
 Roles: `manager` acknowledges and resolves alerts; `supervisor` reviews alerts and clips (read-only on
-alarms, may mark clips keep); `technician` sees nodes and windows (calibration lives on the edge);
+alarms, may mark clips keep); `technician` sees nodes and windows and may use the calibration editor of the node configs the central
+host mounts (`calibration:` in central.yaml);
 `admin` may do everything; `node` (an edge node) may only upload clips.
 """
 
@@ -33,6 +34,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "view_nodes": frozenset({"admin", "manager", "supervisor", "technician"}),
     "upload_clips": frozenset({"node"}),
     "manage_users": frozenset({"admin"}),
+    "calibrate": frozenset({"admin", "technician"}),
 }
 _R, _P = 8, 1  # scrypt block size and parallelism; N = 2**log2_n (14: about 50-250 ms and 16 MiB a check)
 

@@ -64,6 +64,9 @@ class CentralConfig(_Strict):
     clips_dir: str = Field("var/central-clips", description="uploaded clips and snapshots")
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     escalation: EscalationConfig = EscalationConfig()
+    calibration: dict[str, str] = Field(default_factory=dict, description="node configs on this host that "
+                                        "technicians may edit in the calibration tool: {name: path}, served "
+                                        "at /calibrate/<name>/")
     node_offline_alert: bool = Field(True, description="a node whose Last Will fires raises an alert")
     password_log2_n: int = Field(14, ge=10, le=20, description="scrypt cost of stored password hashes "
                                  "(2**n); lower only for tests")
