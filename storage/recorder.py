@@ -28,7 +28,7 @@ from typing import Any
 import av
 
 from detectors.types import AudioChunk, Event
-from storage.clip_writer import ClipWriter, finalize_part, part_path, write_atomic
+from storage.clip_writer import ClipWriter, finalize_part, part_path, tmp_path, write_atomic
 from storage.config import ClipsConfig
 from storage.encoder import Transcoder
 from storage.index import ClipIndex, ClipRecord
@@ -282,7 +282,8 @@ class ClipRecorder:
             self.stats["clips_complete"] += 1
             self.stats["bytes_written"] += fin.size_bytes
         except _WRITE_ERRORS as e:
-            a.writer.path.unlink(missing_ok=True)
+            for leftover in (a.writer.path, tmp_path(a.final)):  # never leave a half file behind
+                leftover.unlink(missing_ok=True)
             self._fail(a, f"finish failed: {e}")
         rec = self.index.get(a.clip_id)
         assert rec is not None
