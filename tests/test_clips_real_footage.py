@@ -193,3 +193,38 @@ def _best_lag_s(y: np.ndarray, a0: float, offset: float, mic: FileMic, search_s:
     best = int(np.argmax(scores))
     assert scores[best] > 0.5, f"the clip's audio does not match the microphone (corr {scores[best]:.2f})"
     return -float(lags[best]) / SR
+
+
+def test_long_incident_continues_in_seamless_parts(tmp_path: Path) -> None:
+    """max_s cuts a long incident at a keyframe into parts that together hold every packet exactly once."""
+    video = _asset(VIDEO)
+    cfg = ClipsConfig(dir=str(tmp_path), pre_s=2, post_s=2, max_s=12)
+    index = ClipIndex(cfg.dir)
+    done = []
+    with av.open(str(video)) as c:
+        vs = c.streams.video[0]
+        rec = ClipRecorder("cam1", cfg, index, vs, background=False)
+        for pkt in c.demux(vs):
+            if pkt.size == 0:
+                continue
+            t = float(pkt.pts * pkt.time_base)
+            done += rec.push_packet(pkt)
+            if abs(t - 10.0) < 1e-6:
+                done += rec.on_event(_event("e-long", "W1", "start", t, t))
+            if abs(t - 40.0) < 1e-6:
+                done += rec.on_event(_event("e-long", "W1", "end", t, 10.0))
+            if t > 50:
+                break
+        done += rec.close()
+    parts = sorted((d.record for d in done), key=lambda r: r.part)
+    assert [r.part for r in parts] == [0, 1, 2] and all(r.status == "complete" for r in parts)
+    assert all(r.duration_s <= cfg.max_s for r in parts)
+    joined = [b for r in parts for b in _clip_packets_video(index.abspath(r.path))]
+    orig = _original(video)
+    first = _run_start(orig, joined)
+    assert [o[0] for o in orig[first:first + len(joined)]] == joined  # no gap, no overlap
+
+
+def _clip_packets_video(path: Path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(video=0) if p.size]
