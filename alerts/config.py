@@ -63,14 +63,3 @@ class MqttConfig(MqttConnConfig):
                                    "announces itself online (retained <prefix>/central/status), so none is "
                                    "published to a broker that has no subscriber yet")
     stats_every_s: float = Field(10.0, gt=0)
-
-
-class CentralLinkConfig(BaseModel):
-    """Where an edge node uploads its finished clips and snapshots (alerts/clip_upload.py): the central
-    service's base URL and the API token of a user with role `node`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field(pattern=r"^https?://", description="central service base url, e.g. http://central:8080")
-    token_file: str = Field(description="file holding the node's API token (hallwatch central adduser --role node)")
-    retries: int = Field(5, ge=0, le=50, description="upload attempts after the first, doubling backoff")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 
 from alerts.central.config import CentralConfig, parse_central_config
@@ -62,3 +64,11 @@ def wait_for(cond: Callable[[], Any], timeout_s: float, what: str, every_s: floa
 def count_rows(sessions: Any, model: Any) -> int:
     with sessions() as s:
         return int(s.scalar(select(func.count()).select_from(model)))
+
+
+def post_clip(base_url: str, token: str, event_id: str, path: Path, kind: str = "video") -> httpx.Response:
+    """POST one file to central's /api/clips as the contract says (storage/uploader.py does it for nodes)."""
+    data = Path(path).read_bytes()
+    form = {"event_id": event_id, "kind": kind, "sha256": hashlib.sha256(data).hexdigest()}
+    return httpx.post(base_url.rstrip("/") + "/api/clips", data=form, files={"file": (Path(path).name, data)},
+                      headers={"Authorization": f"Bearer {token}"}, timeout=60)

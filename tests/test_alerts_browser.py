@@ -11,7 +11,7 @@ import pytest
 
 from alerts.central.service import run_central_in_thread
 from alerts.publisher import Publisher
-from tests.alerts_helpers import central_config, edge_config, make_event
+from tests.alerts_helpers import central_config, edge_config, make_event, post_clip
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -103,7 +103,6 @@ def test_supervisor_plays_uploaded_clip_and_view_is_audited(tmp_path, browser):
     from sqlalchemy import select
 
     from alerts.central.store import ClipAudit
-    from alerts.clip_upload import upload_clip
     from models.assets import AssetMissingError, require_asset
     from tests.mosquitto import free_port
 
@@ -116,7 +115,9 @@ def test_supervisor_plays_uploaded_clip_and_view_is_audited(tmp_path, browser):
         central = handle.central
         event = make_event(1)
         assert central.ingest.handle("hallwatch/hall1/n1/events", event.to_json().encode()) == "stored"
-        url = upload_clip(handle.url, "token-of-node1-0123456789", event.event_id, "video", footage)
+        up = post_clip(handle.url, "token-of-node1-0123456789", event.event_id, footage)
+        assert up.status_code == 201, up.text
+        url = up.json()["url"]
         _login(browser, handle.url, "supervisor")
         WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.ID, "whoami")))
         browser.get(handle.url + "/alarms/1")

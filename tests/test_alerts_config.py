@@ -65,11 +65,3 @@ def test_missing_password_file_is_named(tmp_path):
     cfg = MqttConfig(username="u", password_file=str(tmp_path / "nope.pw"), outbox=str(tmp_path / "o.sqlite"))
     with pytest.raises(ValueError, match="nope.pw"):
         Publisher(cfg, "s", "n")
-
-
-def test_central_link_config():
-    from alerts.config import CentralLinkConfig
-
-    assert CentralLinkConfig(url="http://central:8080", token_file="t").retries == 5
-    with pytest.raises(ValueError):
-        CentralLinkConfig(url="central:8080", token_file="t")

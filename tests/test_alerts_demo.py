@@ -4,13 +4,11 @@ credentials, a publisher with its outbox, and the edge's clip upload to the cent
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from alerts.central.demo import start_demo_stack
 from alerts.central.store import EventRow
-from alerts.clip_upload import ClipUploadError, upload_clip
 from alerts.publisher import Publisher
-from tests.alerts_helpers import count_rows, make_event, wait_for
+from tests.alerts_helpers import count_rows, make_event, post_clip, wait_for
 
 
 def test_demo_stack_with_embedded_broker_and_clip_upload(tmp_path):
@@ -29,12 +27,14 @@ def test_demo_stack_with_embedded_broker_and_clip_upload(tmp_path):
 
         clip = tmp_path / "clip.mp4"
         clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(5000))
-        url = upload_clip(handle.url, creds["edge_token"], events[0].event_id, "video", clip)
-        assert url.startswith("/clips/")
-        with pytest.raises(ClipUploadError, match="HTTP 401"):
-            upload_clip(handle.url, "not-a-token", events[0].event_id, "video", clip, retries=0)
-
         client = httpx.Client(base_url=handle.url)
+
+        up = post_clip(handle.url, creds["edge_token"], events[0].event_id, clip)
+        assert up.status_code == 201, up.text
+        url = up.json()["url"]
+        assert url.startswith("/clips/")
+        assert post_clip(handle.url, "not-a-token", events[0].event_id, clip).status_code == 401
+
         tok = client.post("/api/token", json={"username": "manager", "password": creds["manager"]}).json()["token"]
         hdr = {"Authorization": f"Bearer {tok}"}
         alarm = client.get("/api/alarms?limit=1000", headers=hdr).json()[-1]
