@@ -1,0 +1,236 @@
+"""Motion-gated detection: decide per frame whether the detector runs, on which crops, and which people are
+carried over from the previous frame without being looked at again.
+
+Per analysed frame (`DetectionPlanner.plan`), in this order:
+  - full frame when the gate has no background yet, after a global change, and every `recheck_s` seconds
+    (people who sit still are re-verified, and anyone the gate missed is found);
+  - otherwise the boxes to look at are the motion blobs plus the tracks that move (a tracked person whose
+    box changed in the last `stationary_s` seconds) plus any still track touched by a blob; blobs lying
+    inside a still person's box (breathing, typing, a turning head) are absorbed and do not wake the
+    detector;
+  - nothing to look at: no inference, every track is carried (`kind == "skip"`);
+  - else crops around those boxes (`detectors.regions`), or one full-frame pass when that costs less.
+Tracks outside every crop are carried with their last box, so the tracker keeps them; a person who leaves
+creates motion, their old box falls inside a crop, the detector does not find them there and they are
+dropped within one analysed frame.
+
+`GatedDetector` runs a plan in-process with two detectors (full frame and crop size): this is the replay
+path, deterministic (it depends only on the frames and their timestamps). The live node runs the same
+planner in its main process and the crops in worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from detectors.motion import MotionConfig, MotionGate, MotionResult
+from detectors.regions import box_cover, box_iou, build_regions, merge_detections, nms, worth_full_frame
+from detectors.types import Detections
+
+PlanKind = Literal["skip", "regions", "full"]
+
+
+class GatingConfig(BaseModel):
+    """Motion gating and region crops (one per node, used by every camera)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="false: full-frame inference on every analysed frame")
+    motion: MotionConfig = MotionConfig()
+    recheck_s: float = Field(3.0, gt=0, le=600, description="full-frame check at least this often: still "
+                             "people are re-verified, an empty post is noticed within about this time")
+    stationary_s: float = Field(1.0, ge=0, le=60, description="a track whose box stayed put this long is "
+                                "still; small motion inside its box is ignored until the next re-check")
+    stationary_iou: float = Field(0.7, gt=0, lt=1, description="box overlap with its anchor under which a "
+                                  "track counts as moving")
+    absorb_cover: float = Field(0.9, gt=0, le=1, description="share of a motion blob inside a still "
+                                "person's (padded) box above which the blob is theirs and ignored")
+    pad_frac: float = Field(0.15, ge=0, le=2, description="context around each box in a crop")
+    max_scale: float = Field(1.5, ge=1, le=4, description="a merged crop may be this many times the "
+                             "crop model's size")
+    max_regions: int = Field(3, ge=1, le=16, description="more crops than this: one full-frame pass")
+    max_cover: float = Field(0.5, gt=0, le=1, description="crops covering more of the frame: full frame")
+
+
+class PersonDetector(Protocol):
+    """What `models.load_detector` returns (only what gating needs)."""
+
+    input_hw: tuple[int, int]
+
+    def __call__(self, image_bgr: np.ndarray) -> Detections: ...
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]: ...
+
+
+@dataclass
+class DetectPlan:
+    """What to run for one frame.
+
+    Attributes:
+        kind: "skip" (no inference), "regions" (the crops in `regions`) or "full" (one whole-frame pass).
+        regions: int32 (R, 4) crops in frame pixels; for "full" one row covering the frame.
+        carried: people taken over from the previous frame unseen (frame pixels, tracker_id reset to -1).
+        motion: the gate's result for this frame.
+        reason: why this kind (for stats and debugging): "warmup", "global", "recheck", "motion", "idle".
+    """
+
+    kind: PlanKind
+    regions: np.ndarray
+    carried: Detections
+    motion: MotionResult
+    reason: str = ""
+
+
+@dataclass
+class _Anchor:
+    box: np.ndarray
+    since: float
+
+
+@dataclass
+class GatingStats:
+    """Counts per plan kind, and crops run."""
+
+    frames: int = 0
+    skip: int = 0
+    regions: int = 0
+    full: int = 0
+    crops: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def inference_fraction(self) -> float:
+        return (self.regions + self.full) / self.frames if self.frames else 0.0
+
+
+class DetectionPlanner:
+    """Per-camera planner. `plan(image, ts, tracks)` then, after running it, `combine(plan, found)`."""
+
+    def __init__(self, cfg: GatingConfig, *, crop_wh: tuple[int, int], full_wh: tuple[int, int]) -> None:
+        self.cfg = cfg
+        self.crop_wh = crop_wh
+        self.full_wh = full_wh
+        self.gate = MotionGate(cfg.motion)
+        self.stats = GatingStats()
+        self._last_full: float | None = None
+        self._anchors: dict[int, _Anchor] = {}
+        self._last_output = Detections.empty()
+
+    def plan(self, image_bgr: np.ndarray, ts: float, tracks: Detections | None = None) -> DetectPlan:
+        """Decide for one frame (uint8 (H, W, 3)); `tracks`: the tracker's people of the previous frame in
+        frame pixels (default: what `combine` returned last)."""
+        tracks = self._last_output if tracks is None else tracks
+        motion = self.gate.update(image_bgr, ts)
+        h, w = image_bgr.shape[:2]
+        still = self._still_mask(tracks, ts)
+        if not self.cfg.enabled or motion.warmup or motion.global_change or self._recheck_due(ts):
+            reason = ("disabled" if not self.cfg.enabled else "warmup" if motion.warmup
+                      else "global" if motion.global_change else "recheck")
+            return self._full(motion, (w, h), ts, reason)
+        blobs = motion.boxes_xyxy
+        if len(blobs) and still.any():
+            absorbed = box_cover(blobs, _padded(tracks.xyxy[still], 0.1)).max(axis=1) >= self.cfg.absorb_cover
+            blobs = blobs[~absorbed]
+        touched = still & (box_iou(tracks.xyxy, blobs).max(axis=1) > 0 if len(blobs) else False)
+        look = np.concatenate([blobs, tracks.xyxy[~still | touched]])
+        if len(look) == 0:
+            return self._count(DetectPlan("skip", np.zeros((0, 4), np.int32), _unseen(tracks), motion, "idle"))
+        regions = build_regions(look, (w, h), self.crop_wh, pad_frac=self.cfg.pad_frac,
+                                max_scale=self.cfg.max_scale)
+        if worth_full_frame(regions, (w, h), self.crop_wh, self.full_wh, max_regions=self.cfg.max_regions,
+                            max_cover=self.cfg.max_cover):
+            return self._full(motion, (w, h), ts, "cover")
+        inside = box_cover(tracks.xyxy, regions.astype(np.float32)).max(axis=1) >= 0.9 if len(tracks) else None
+        carried = _unseen(tracks if inside is None else tracks[~inside])
+        return self._count(DetectPlan("regions", regions, carried, motion, "motion"))
+
+    def combine(self, plan: DetectPlan, found: Detections) -> Detections:
+        """The frame's people: `found` (frame pixels, from the plan's crops or full pass) plus the carried."""
+        out = nms(Detections.merge([found, plan.carried])) if len(plan.carried) else found
+        self._last_output = out
+        return out
+
+    def _full(self, motion: MotionResult, wh: tuple[int, int], ts: float, reason: str) -> DetectPlan:
+        self._last_full = ts
+        region = np.array([[0, 0, wh[0], wh[1]]], np.int32)
+        return self._count(DetectPlan("full", region, Detections.empty(), motion, reason))
+
+    def _count(self, plan: DetectPlan) -> DetectPlan:
+        s = self.stats
+        s.frames += 1
+        setattr(s, plan.kind, getattr(s, plan.kind) + 1)
+        s.crops += len(plan.regions) if plan.kind == "regions" else 0
+        s.reasons[plan.reason] = s.reasons.get(plan.reason, 0) + 1
+        return plan
+
+    def _recheck_due(self, ts: float) -> bool:
+        return self._last_full is None or ts - self._last_full >= self.cfg.recheck_s
+
+    def _still_mask(self, tracks: Detections, ts: float) -> np.ndarray:
+        """bool (N,): tracks whose box has stayed near its anchor for `stationary_s`. Updates the anchors;
+        untracked boxes (id -1) count as moving."""
+        still = np.zeros(len(tracks), bool)
+        anchors: dict[int, _Anchor] = {}
+        for i, tid in enumerate(tracks.tracker_id.tolist()):  # one entry per tracked person
+            if tid < 0:
+                continue
+            box = tracks.xyxy[i]
+            a = self._anchors.get(tid)
+            if a is None or float(box_iou(box[None], a.box[None])[0, 0]) < self.cfg.stationary_iou:
+                a = _Anchor(box.copy(), ts)
+            anchors[tid] = a
+            still[i] = ts - a.since >= self.cfg.stationary_s
+        self._anchors = anchors
+        return still
+
+
+def _padded(boxes: np.ndarray, frac: float) -> np.ndarray:
+    wh = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
+    return boxes + wh * frac * np.array([-1, -1, 1, 1], np.float32)
+
+
+def _unseen(dets: Detections) -> Detections:
+    """Carried people: same boxes and scores, no track id (the tracker matches them again)."""
+    return Detections(dets.xyxy, dets.confidence, dets.class_id)
+
+
+class GatedDetector:
+    """Motion-gated detection in one process (replay, tests, a single-camera node).
+
+    `__call__(image, ts, tracks=None) -> Detections` in frame pixels. `crop` may be None: crops then go
+    through the full-frame detector (correct, but each crop costs a full pass).
+    """
+
+    def __init__(self, full: PersonDetector, crop: PersonDetector | None, cfg: GatingConfig,
+                 *, batch: bool = True) -> None:
+        self.full = full
+        self.crop = crop or full
+        self.batch = batch
+        fh, fw = full.input_hw
+        ch, cw = self.crop.input_hw
+        self.planner = DetectionPlanner(cfg, crop_wh=(cw, ch), full_wh=(fw, fh))
+
+    @property
+    def stats(self) -> GatingStats:
+        return self.planner.stats
+
+    def __call__(self, image_bgr: np.ndarray, ts: float, tracks: Detections | None = None) -> Detections:
+        plan = self.planner.plan(image_bgr, ts, tracks)
+        return self.planner.combine(plan, run_plan(plan, image_bgr, self.full, self.crop, batch=self.batch))
+
+
+def run_plan(plan: DetectPlan, image_bgr: np.ndarray, full: Callable[[np.ndarray], Detections],
+             crop: PersonDetector, *, batch: bool = True) -> Detections:
+    """Run the detector(s) a plan asks for; boxes in frame pixels. Crops are views (no copies)."""
+    if plan.kind == "skip":
+        return Detections.empty()
+    if plan.kind == "full":
+        return full(image_bgr)
+    views = [image_bgr[y1:y2, x1:x2] for x1, y1, x2, y2 in plan.regions.tolist()]
+    parts = crop.detect_batch(views) if batch and len(views) > 1 else [crop(v) for v in views]
+    return merge_detections(parts, plan.regions)
