@@ -233,4 +233,4 @@ def run_plan(plan: DetectPlan, image_bgr: np.ndarray, full: Callable[[np.ndarray
         return full(image_bgr)
     views = [image_bgr[y1:y2, x1:x2] for x1, y1, x2, y2 in plan.regions.tolist()]
     parts = crop.detect_batch(views) if batch and len(views) > 1 else [crop(v) for v in views]
-    return merge_detections(parts, plan.regions)
+    return merge_detections(parts, plan.regions, frame_wh=(image_bgr.shape[1], image_bgr.shape[0]))

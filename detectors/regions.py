@@ -144,13 +144,15 @@ def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.prod(np.clip(hi - lo, 0, None), axis=2)
 
 
-def nms(dets: Detections, *, iou: float = 0.5, contain: float = 0.8) -> Detections:
-    """Greedy suppression by score: a box goes when it overlaps a better one by more than `iou`, or when
-    more than `contain` of it lies inside a better one (a cut-off part of a person found in another crop)."""
+def nms(dets: Detections, *, iou: float = 0.5, contain: float = 0.8, priority: np.ndarray | None = None) -> Detections:
+    """Greedy suppression: a box goes when it overlaps a better one by more than `iou`, or when more than
+    `contain` of it lies inside a better one (a cut-off part of a person found in another crop).
+
+    "Better" is a higher `priority` (default: the confidence)."""
     n = len(dets)
     if n < 2:
         return dets
-    order = np.argsort(-dets.confidence, kind="stable")
+    order = np.argsort(-(dets.confidence if priority is None else priority), kind="stable")
     boxes = dets.xyxy[order]
     inside = box_cover(boxes, boxes).T  # [i, j]: share of box j inside box i
     over = (box_iou(boxes, boxes) > iou) | (inside > contain)
@@ -163,15 +165,33 @@ def nms(dets: Detections, *, iou: float = 0.5, contain: float = 0.8) -> Detectio
     return dets[np.sort(order[keep])]
 
 
-def merge_detections(parts: list[Detections], regions: np.ndarray, *, iou: float = 0.5,
-                     contain: float = 0.8) -> Detections:
-    """Detections of each crop (in crop pixels) mapped to frame pixels, joined, duplicates removed.
+def cut_by_crop(xyxy: np.ndarray, region: np.ndarray, frame_wh: tuple[int, int] | None, margin_px: float = 2.0
+                ) -> np.ndarray:
+    """bool (N,): boxes touching an edge of their crop that is not an edge of the frame (the person may
+    continue outside the crop, so the box is likely a part)."""
+    x1, y1, x2, y2 = (float(v) for v in region)
+    fw, fh = frame_wh if frame_wh is not None else (np.inf, np.inf)
+    inner = np.array([x1 > 0, y1 > 0, x2 < fw, y2 < fh])
+    near = np.stack([xyxy[:, 0] - x1 <= margin_px, xyxy[:, 1] - y1 <= margin_px,
+                     x2 - xyxy[:, 2] <= margin_px, y2 - xyxy[:, 3] <= margin_px], axis=1)
+    return (near & inner).any(axis=1)
+
+
+def merge_detections(parts: list[Detections], regions: np.ndarray, *, frame_wh: tuple[int, int] | None = None,
+                     iou: float = 0.5, contain: float = 0.8) -> Detections:
+    """Detections of each crop (in crop pixels) mapped to frame pixels, joined, duplicates removed; of two
+    duplicates the one not cut by its crop's edge wins, then the more confident.
 
     Args:
         parts: one Detections per region, boxes in that crop's pixels (as the detector returns them).
         regions: int (R, 4) the crops, frame pixels.
+        frame_wh: the frame's size (crop edges on the frame's edge do not cut anyone); None: unknown.
     """
     if len(parts) != len(regions):
         raise ValueError(f"{len(parts)} detection sets for {len(regions)} regions")
     moved = [p.scaled(1.0, 1.0, float(r[0]), float(r[1])) for p, r in zip(parts, regions, strict=True)]
-    return nms(Detections.merge(moved), iou=iou, contain=contain)
+    merged = Detections.merge(moved)
+    if len(merged) < 2:
+        return merged
+    cut = np.concatenate([cut_by_crop(m.xyxy, r, frame_wh) for m, r in zip(moved, regions, strict=True) if len(m)])
+    return nms(merged, iou=iou, contain=contain, priority=merged.confidence - cut.astype(np.float32))

@@ -191,3 +191,11 @@ def test_gated_detector_finds_the_same_person_as_full_frame() -> None:
         out = g(wall(box), 0.2 * (i + 1))
         assert len(out) == 1 and box_iou(out.xyxy, np.array([box], np.float32))[0, 0] > 0.99
     assert crop.calls >= 4 and full.calls == 1
+
+
+def test_merge_prefers_the_whole_person_over_a_crop_cut_one() -> None:
+    regions = np.array([[0, 100, 320, 200], [0, 100, 320, 420]], np.int32)
+    cut = dets([[50, 20, 110, 100]], [0.95])     # touches crop A's bottom edge (y = 200 in the frame)
+    whole = dets([[50, 20, 110, 200]], [0.80])
+    out = merge_detections([cut, whole], regions, frame_wh=FRAME)
+    assert len(out) == 1 and np.allclose(out.xyxy[0], [50, 120, 110, 300])

@@ -1,0 +1,299 @@
+"""Detector worker processes shared by all cameras of a node, fed over pyzmq with frames by reference.
+
+    pool = DetectorPool(WorkerSpec(full=ModelConfig(...).model_dump(), crop=...), workers=2)
+    dropped = pool.submit(Job(camera=0, seq=17, ring=spec, slot=3, gen=41, kind="regions", regions=r))
+    for result in pool.poll(timeout_ms=10): ...   # Result(job, dets, infer_ms, ...)
+
+Each worker is a spawned process with one inference thread (two single-thread workers beat one two-thread
+process by 1.3-1.7x here, and OpenVINO's CPU pinning is switched off by the models package, see
+MEASUREMENTS.md). A job names a camera's frame ring, slot and generation plus the crops to run; the worker
+reads the pixels from shared memory, runs the crop detector on the crops (one batch) or the full-frame
+detector, maps boxes back to frame pixels and merges duplicates, and returns a small message.
+
+Queueing, bounded and named (policy "latest_per_camera"): a worker gets at most `inflight_per_worker` jobs,
+a camera has at most one job in flight (its tracker needs frames in order) and at most one waiting; a newer
+frame from a camera replaces its waiting one, which is dropped, counted and handed back to the caller so it
+can release the slot. An overloaded detector therefore costs stale frames, never memory or latency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import pickle
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from detectors.types import Detections
+from edge.frame_ring import FrameRing, RingSpec, StaleSlotError
+
+log = logging.getLogger(__name__)
+
+QueuePolicy = Literal["latest_per_camera"]
+QUEUE_POLICY: QueuePolicy = "latest_per_camera"
+ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """How a worker builds its detectors: `factory` ("module:function") is called as factory(self) in the
+    worker and returns (full_frame_detector, crop_detector_or_None). `full`/`crop` are ModelConfig dicts."""
+
+    full: dict[str, Any]
+    crop: dict[str, Any] | None = None
+    threads: int = 1
+    factory: str = "edge.workers:load_detectors"
+    batch: bool = True  # run a job's crops as one batch when the model has a dynamic batch
+
+
+@dataclass
+class Job:
+    """One frame's detection request. regions: int32 (R, 4) frame pixels ("full": ignored)."""
+
+    camera: int
+    seq: int
+    ring: RingSpec
+    slot: int
+    gen: int
+    kind: Literal["regions", "full"]
+    regions: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))
+    submitted: float = 0.0
+    id: int = 0
+
+
+@dataclass
+class Result:
+    """A finished job: people in frame pixels, the worker's CPU ms for crop+inference+merge, or an error."""
+
+    job: Job
+    dets: Detections
+    worker: int
+    cpu_ms: float
+    wall_ms: float
+    error: str | None = None
+
+
+def load_detectors(spec: WorkerSpec) -> tuple[Callable[..., Detections], Any]:
+    """The default factory: `models.detector.load_detector` for the full-frame and the crop model."""
+    from models.detector import load_detector
+
+    from models.config import ModelConfig
+
+    full = load_detector(ModelConfig(**spec.full), threads=spec.threads)
+    crop = load_detector(ModelConfig(**spec.crop), threads=spec.threads) if spec.crop else None
+    return full, crop
+
+
+def _resolve(factory: str) -> Callable[[WorkerSpec], tuple[Any, Any]]:
+    module, _, name = factory.partition(":")
+    if not name:
+        raise ValueError(f"worker factory must be 'module:function', got {factory!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_job(job: Job, ring: FrameRing, full: Callable[..., Detections], crop: Any, *, batch: bool) -> Detections:
+    """Detect on one job's frame (shared memory, read in place); boxes in frame pixels."""
+    from detectors.regions import merge_detections
+
+    image = ring.view(job.slot, job.gen)
+    if job.kind == "full":
+        out = full(image)
+    else:
+        views = [image[y1:y2, x1:x2] for x1, y1, x2, y2 in job.regions.tolist()]
+        det = crop or full
+        parts = det.detect_batch(views) if batch and len(views) > 1 else [det(v) for v in views]
+        out = merge_detections(parts, job.regions, frame_wh=(image.shape[1], image.shape[0]))
+    ring.check(job.slot, job.gen)  # still ours after reading: the owner did not give the slot back early
+    return out
+
+
+def worker_main(index: int, address: str, spec: WorkerSpec) -> None:
+    """Worker process entry: build detectors, say ready, then serve jobs until told to stop (None)."""
+    import zmq
+
+    logging.basicConfig(level=logging.WARNING)
+    full, crop = _resolve(spec.factory)(spec)
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(address)
+    sock.send(pickle.dumps(("ready", index)))
+    rings: dict[str, FrameRing] = {}
+    try:
+        while True:
+            job = pickle.loads(sock.recv())
+            if job is None:
+                break
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                ring = rings.get(job.ring.name) or rings.setdefault(job.ring.name, FrameRing.attach(job.ring))
+                dets, err = run_job(job, ring, full, crop, batch=spec.batch), None
+            except (StaleSlotError, FileNotFoundError, ValueError) as exc:
+                log.warning("worker %d: job %d of camera %d failed: %s", index, job.id, job.camera, exc)
+                dets, err = Detections.empty(), str(exc)
+            cpu_ms, wall_ms = (time.process_time() - c0) * 1e3, (time.perf_counter() - t0) * 1e3
+            sock.send(pickle.dumps(("done", index, job.id, dets.xyxy, dets.confidence, cpu_ms, wall_ms, err)))
+    finally:
+        for r in rings.values():
+            r.close()
+        sock.close()
+
+
+@dataclass
+class PoolStats:
+    submitted: int = 0
+    dispatched: int = 0
+    done: int = 0
+    dropped: int = 0  # replaced while waiting (policy latest_per_camera)
+    errors: int = 0
+
+    def as_dict(self) -> dict[str, int | str]:
+        return {"policy": QUEUE_POLICY, "submitted": self.submitted, "dispatched": self.dispatched,
+                "done": self.done, "dropped": self.dropped, "errors": self.errors}
+
+
+class DetectorPool:
+    """`workers` detector processes behind a ROUTER socket; see the module docstring for the queue policy."""
+
+    def __init__(self, spec: WorkerSpec, *, workers: int = 2, inflight_per_worker: int = 1,
+                 start_timeout_s: float = 120.0) -> None:
+        import multiprocessing as mp
+
+        import zmq
+
+        if workers < 1 or inflight_per_worker < 1:
+            raise ValueError(f"need at least 1 worker and 1 job in flight, got {workers} and {inflight_per_worker}")
+        self._zmq = zmq
+        self._dir = tempfile.mkdtemp(prefix="hallwatch-workers-")
+        self.address = f"ipc://{self._dir}/detect"
+        self._ctx = zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.bind(self.address)
+        ctx = mp.get_context("spawn")
+        self._procs = [ctx.Process(target=worker_main, args=(i, self.address, spec), daemon=True,
+                                   name=f"hallwatch-detector-{i}") for i in range(workers)]
+        saved = {k: os.environ.get(k) for k in ONE_THREAD_ENV}
+        os.environ.update(ONE_THREAD_ENV)  # inherited by the spawned workers before numpy/ORT load
+        try:
+            for p in self._procs:
+                p.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        self.inflight_per_worker = inflight_per_worker
+        self._identity: dict[int, bytes] = {}
+        self._load: dict[int, int] = {}
+        self._inflight: dict[int, Job] = {}  # job id -> job
+        self._camera_busy: set[int] = set()
+        self._waiting: OrderedDict[int, Job] = OrderedDict()  # camera -> its one waiting job, FIFO by camera
+        self._next_id = 0
+        self.stats = PoolStats()
+        self._await_ready(workers, start_timeout_s)
+
+    def _await_ready(self, n: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self._identity) < n:
+            if any(p.exitcode not in (None, 0) for p in self._procs):
+                self.close()
+                raise RuntimeError("a detector worker failed to start (see its log above)")
+            if time.monotonic() > deadline:
+                self.close()
+                raise TimeoutError(f"detector workers not ready after {timeout_s:.0f} s")
+            if self._sock.poll(200):
+                ident, payload = self._sock.recv_multipart()
+                msg = pickle.loads(payload)
+                self._identity[msg[1]] = ident
+                self._load[msg[1]] = 0
+
+    @property
+    def workers(self) -> int:
+        return len(self._procs)
+
+    def submit(self, job: Job) -> list[Job]:
+        """Queue a job; returns the jobs dropped by the policy (the caller releases their slots)."""
+        job.id = self._next_id
+        self._next_id += 1
+        job.submitted = time.perf_counter()
+        self.stats.submitted += 1
+        dropped = []
+        old = self._waiting.pop(job.camera, None)
+        if old is not None:
+            dropped.append(old)
+            self.stats.dropped += 1
+        self._waiting[job.camera] = job
+        self._dispatch()
+        return dropped
+
+    def _dispatch(self) -> None:
+        for camera in list(self._waiting):
+            if camera in self._camera_busy:
+                continue
+            worker = min(self._load, key=self._load.__getitem__)
+            if self._load[worker] >= self.inflight_per_worker:
+                return
+            job = self._waiting.pop(camera)
+            self._sock.send_multipart([self._identity[worker], pickle.dumps(job)])
+            self._load[worker] += 1
+            self._inflight[job.id] = job
+            self._camera_busy.add(camera)
+            self.stats.dispatched += 1
+
+    def poll(self, timeout_ms: int = 0) -> list[Result]:
+        """Finished jobs (waits up to timeout_ms for the first one), in completion order."""
+        out: list[Result] = []
+        flags = self._zmq.NOBLOCK
+        if not self._sock.poll(timeout_ms):
+            return out
+        while True:
+            try:
+                _, payload = self._sock.recv_multipart(flags)
+            except self._zmq.Again:
+                break
+            _, worker, job_id, xyxy, conf, cpu_ms, wall_ms, err = pickle.loads(payload)
+            job = self._inflight.pop(job_id)
+            self._load[worker] -= 1
+            self._camera_busy.discard(job.camera)
+            self.stats.done += 1
+            self.stats.errors += err is not None
+            dets = Detections(xyxy, conf, np.zeros(len(conf), np.int32))
+            out.append(Result(job, dets, worker, cpu_ms, wall_ms, err))
+        self._dispatch()
+        return out
+
+    def pending(self) -> int:
+        """Jobs submitted and not finished nor dropped (in flight + waiting)."""
+        return len(self._inflight) + len(self._waiting)
+
+    def drain(self, timeout_s: float = 30.0) -> list[Result]:
+        """Wait for every pending job; returns their results."""
+        out: list[Result] = []
+        deadline = time.monotonic() + timeout_s
+        while self.pending() and time.monotonic() < deadline:
+            out += self.poll(100)
+        return out
+
+    def close(self) -> None:
+        for ident in self._identity.values():
+            with contextlib.suppress(self._zmq.ZMQError):
+                self._sock.send_multipart([ident, pickle.dumps(None)], self._zmq.NOBLOCK)
+        for p in self._procs:
+            p.join(5)
+            if p.is_alive():
+                p.terminate()
+                p.join(2)
+        self._sock.close()
+        with contextlib.suppress(OSError):
+            os.remove(os.path.join(self._dir, "detect"))
+            os.rmdir(self._dir)

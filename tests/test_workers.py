@@ -1,0 +1,122 @@
+"""Detector worker processes: frames by reference, results in order per camera, and the drop policy under an
+overloaded detector (a deliberately slow stand-in detector, so the overload is certain, not timed)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from detectors.types import Detections
+from edge.frame_ring import FrameRing
+from edge.workers import DetectorPool, Job, WorkerSpec
+
+SHAPE = (72, 128, 3)
+
+
+class DarkBoxDetector:
+    """Finds the dark rectangle in its input (deterministic stand-in for a network); `delay_s` overloads it."""
+
+    def __init__(self, input_hw: tuple[int, int], delay_s: float) -> None:
+        self.input_hw = input_hw
+        self.delay_s = delay_s
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        time.sleep(self.delay_s)
+        ys, xs = np.nonzero(image[..., 0] < 50)
+        if len(xs) == 0:
+            return Detections.empty()
+        box = [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]]
+        return Detections(np.array(box, np.float32), np.array([0.9], np.float32), np.zeros(1, np.int32))
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[Detections]:
+        return [self(i) for i in images]
+
+
+def fast_pair(spec: WorkerSpec) -> tuple[DarkBoxDetector, DarkBoxDetector]:
+    return DarkBoxDetector((64, 64), 0.0), DarkBoxDetector((32, 32), 0.0)
+
+
+def slow_pair(spec: WorkerSpec) -> tuple[DarkBoxDetector, DarkBoxDetector]:
+    return DarkBoxDetector((64, 64), 0.2), DarkBoxDetector((32, 32), 0.2)
+
+
+def picture(x: int) -> np.ndarray:
+    img = np.full(SHAPE, 200, np.uint8)
+    img[20:50, x:x + 10] = 10
+    return img
+
+
+@pytest.fixture
+def rings():
+    made = [FrameRing.create(4, SHAPE) for _ in range(3)]
+    yield made
+    for r in made:
+        r.close()
+
+
+def test_workers_read_frames_by_reference_and_map_crops_back(rings: list[FrameRing]) -> None:
+    pool = DetectorPool(WorkerSpec(full={}, factory="tests.test_workers:fast_pair"), workers=2)
+    try:
+        expected = {}
+        for cam, ring in enumerate(rings):
+            x = 10 + 30 * cam
+            slot, gen = ring.put(picture(x), 0.0)  # type: ignore[misc]
+            ring.retain(slot, gen)
+            kind = "full" if cam == 0 else "regions"
+            regions = np.array([[x - 5, 10, x + 27, 42], [x - 5, 15, x + 27, 55]], np.int32)  # 1st cuts the person
+            assert pool.submit(Job(cam, 0, ring.spec, slot, gen, kind, regions)) == []
+            expected[cam] = [x, 20, x + 10, 50]
+        results = pool.drain()
+        assert len(results) == 3 and all(r.error is None for r in results)
+        for r in results:
+            assert len(r.dets) == 1
+            assert np.allclose(r.dets.xyxy[0], expected[r.job.camera]), r.job.camera
+            rings[r.job.camera].release(r.job.slot, r.job.gen)
+        assert all(ring.held() == 0 for ring in rings)
+    finally:
+        pool.close()
+
+
+def test_overloaded_detector_drops_waiting_frames_by_policy_and_counts_them(rings: list[FrameRing]) -> None:
+    """Three cameras submit 8 frames each at once to one slow worker: each camera keeps at most one job
+    in flight and one waiting (the newest); every other frame is dropped, counted and handed back."""
+    pool = DetectorPool(WorkerSpec(full={}, factory="tests.test_workers:slow_pair"), workers=1)
+    try:
+        dropped: list[Job] = []
+        results = []
+        for seq in range(8):
+            for cam, ring in enumerate(rings):
+                slot, gen = ring.put(picture(10), float(seq)) or (None, None)
+                if slot is None:  # the ring is full: the capture side drops (its own counted policy)
+                    continue
+                ring.retain(slot, gen)
+                dropped += pool.submit(Job(cam, seq, ring.spec, slot, gen, "full"))
+                for job in dropped:
+                    rings[job.camera].release(job.slot, job.gen)
+                dropped.clear()
+                assert pool.pending() <= 2 * len(rings)
+            results += pool.poll(0)
+        for r in results:
+            rings[r.job.camera].release(r.job.slot, r.job.gen)
+        finished = pool.drain()
+        for r in finished:
+            rings[r.job.camera].release(r.job.slot, r.job.gen)
+        results += finished
+        s = pool.stats
+        assert s.submitted == s.done + s.dropped
+        assert s.dropped >= 24 - 2 * len(rings) - len(results)
+        assert s.dropped > 0 and pool.pending() == 0
+        for cam in range(len(rings)):  # each camera's frames come back in order
+            seqs = [r.job.seq for r in results if r.job.camera == cam]
+            assert seqs == sorted(seqs) and seqs[-1] == 7  # the newest frame is never the one dropped
+        assert all(ring.held() == 0 for ring in rings)
+        assert s.as_dict()["policy"] == "latest_per_camera"
+    finally:
+        pool.close()
+
+
+def test_bad_pool_settings_are_rejected() -> None:
+    with pytest.raises(ValueError, match="worker"):
+        DetectorPool(WorkerSpec(full={}), workers=0)
