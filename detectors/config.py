@@ -71,6 +71,16 @@ class DisputeRuleConfig(Strict):
     update_every_s: float = Field(30.0, gt=0)
 
 
+class TrackerConfig(Strict):
+    """ByteTrack settings; durations in seconds so they mean the same at any detect_fps."""
+
+    lost_s: float = Field(2.0, gt=0, le=60, description="keep a track this long without a detection")
+    activation_threshold: float = Field(0.5, gt=0, lt=1, description="score a new track needs")
+    high_confidence: float = Field(0.5, gt=0, lt=1, description="first-stage association threshold")
+    min_consecutive: int = Field(2, ge=1, le=30, description="detections before a track gets an id")
+    min_iou: float = Field(0.1, gt=0, lt=1)
+
+
 class RulesConfig(Strict):
     empty_post: EmptyPostRuleConfig = EmptyPostRuleConfig()
     chatting: ChattingRuleConfig = ChattingRuleConfig()

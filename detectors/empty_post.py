@@ -38,7 +38,7 @@ class EmptyPost:
 
     def update(self, people_in_post: int, now: float, is_open: bool = True) -> list[Event]:
         if not is_open:
-            events = [self._end(now, people_in_post, reason="closed")] if self.active else []
+            events = [self.end(now, people_in_post, reason="closed")] if self.active else []
             self._open, self._last_seen, self._present_since, self.state = False, None, None, "closed"
             return events
         if not self._open:  # the hall just opened: the empty timer starts now, not at closing time
@@ -56,7 +56,7 @@ class EmptyPost:
         if self._present_since is None or gap > self.cfg.gap_tolerance_s:
             self._present_since = now
         if now - self._present_since >= self.cfg.clear_after_s:
-            return [self._end(now, n, reason="staffed")]
+            return [self.end(now, n, reason="staffed")]
         return []
 
     def _on_absent(self, now: float) -> list[Event]:
@@ -78,7 +78,8 @@ class EmptyPost:
             return [self._event("update", now, 0, empty_for_s=round(empty_s, 3))]
         return []
 
-    def _end(self, now: float, n: int, reason: str) -> Event:
+    def end(self, now: float, n: int, reason: str) -> Event:
+        """End the active alert now (someone is back, the hall closed or the source ended)."""
         ev = self._event("end", now, n, reason=reason, alert_s=round(now - (self._alert_started or now), 3))
         self._alert_started = None
         self._present_since = None

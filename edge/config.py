@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts.config import MqttConfig
-from detectors.config import FloorConfig, Point, RulesConfig, ScheduleConfig, check_polygon
+from detectors.config import FloorConfig, Point, RulesConfig, ScheduleConfig, TrackerConfig, check_polygon
 from models.config import ModelConfig
 from storage.config import ClipsConfig
 
@@ -82,6 +82,7 @@ class NodeConfig(_Strict):
     staff_areas: list[StaffAreaConfig] = Field(default_factory=list)
     microphones: list[MicrophoneConfig] = Field(default_factory=list)
     rules: RulesConfig = RulesConfig()
+    tracker: TrackerConfig = TrackerConfig()
     schedule: ScheduleConfig | None = Field(None, description="absent means always open")
     mqtt: MqttConfig | None = Field(None, description="absent: events go to events.jsonl only")
     clips: ClipsConfig | None = Field(None, description="absent: no evidence clips")
