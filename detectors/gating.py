@@ -55,6 +55,10 @@ class GatingConfig(BaseModel):
                              "crop model's size")
     max_regions: int = Field(3, ge=1, le=16, description="more crops than this: one full-frame pass")
     max_cover: float = Field(0.5, gt=0, le=1, description="crops covering more of the frame: full frame")
+    crop_model: str | None = Field(None, description="model file for crops (the same network exported at "
+                                   "crop size); default: the node's model, at crop_input_hw when it can "
+                                   "take a size (.pt), else at its own input size")
+    crop_input_hw: tuple[int, int] = Field((320, 320), description="(height, width) of the crop model")
 
 
 class PersonDetector(Protocol):
@@ -211,8 +215,8 @@ class GatedDetector:
         self.full = full
         self.crop = crop or full
         self.batch = batch
-        fh, fw = full.input_hw
-        ch, cw = self.crop.input_hw
+        fh, fw = getattr(full, "input_hw", None) or (640, 640)
+        ch, cw = getattr(self.crop, "input_hw", None) or (fh, fw)
         self.planner = DetectionPlanner(cfg, crop_wh=(cw, ch), full_wh=(fw, fh))
 
     @property
@@ -232,5 +236,6 @@ def run_plan(plan: DetectPlan, image_bgr: np.ndarray, full: Callable[[np.ndarray
     if plan.kind == "full":
         return full(image_bgr)
     views = [image_bgr[y1:y2, x1:x2] for x1, y1, x2, y2 in plan.regions.tolist()]
-    parts = crop.detect_batch(views) if batch and len(views) > 1 else [crop(v) for v in views]
+    many = batch and len(views) > 1 and hasattr(crop, "detect_batch")
+    parts = crop.detect_batch(views) if many else [crop(v) for v in views]
     return merge_detections(parts, plan.regions, frame_wh=(image_bgr.shape[1], image_bgr.shape[0]))
