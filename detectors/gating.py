@@ -125,11 +125,13 @@ class DetectionPlanner:
         self._anchors: dict[int, _Anchor] = {}
         self._last_output = Detections.empty()
 
-    def plan(self, image_bgr: np.ndarray, ts: float, tracks: Detections | None = None) -> DetectPlan:
+    def plan(self, image_bgr: np.ndarray, ts: float, tracks: Detections | None = None, *,
+             motion: MotionResult | None = None) -> DetectPlan:
         """Decide for one frame (uint8 (H, W, 3)); `tracks`: the tracker's people of the previous frame in
-        frame pixels (default: what `combine` returned last)."""
+        frame pixels (default: what `combine` returned last); `motion`: `self.gate.update(image, ts)` when
+        the caller ran it already (to time it apart)."""
         tracks = self._last_output if tracks is None else tracks
-        motion = self.gate.update(image_bgr, ts)
+        motion = self.gate.update(image_bgr, ts) if motion is None else motion
         h, w = image_bgr.shape[:2]
         still = self._still_mask(tracks, ts)
         if not self.cfg.enabled or motion.warmup or motion.global_change or self._recheck_due(ts):

@@ -125,7 +125,8 @@ def worker_main(index: int, address: str, spec: WorkerSpec) -> None:
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(address)
-    sock.send(pickle.dumps(("ready", index)))
+    hw = (tuple(full.input_hw), tuple((crop or full).input_hw))
+    sock.send(pickle.dumps(("ready", index, hw)))
     rings: dict[str, FrameRing] = {}
     try:
         while True:
@@ -200,6 +201,8 @@ class DetectorPool:
         self._waiting: OrderedDict[int, Job] = OrderedDict()  # camera -> its one waiting job, FIFO by camera
         self._next_id = 0
         self.stats = PoolStats()
+        self.full_hw: tuple[int, int] = (0, 0)  # the models' input (height, width), told by the workers
+        self.crop_hw: tuple[int, int] = (0, 0)
         self._await_ready(workers, start_timeout_s)
 
     def _await_ready(self, n: int, timeout_s: float) -> None:
@@ -216,6 +219,7 @@ class DetectorPool:
                 msg = pickle.loads(payload)
                 self._identity[msg[1]] = ident
                 self._load[msg[1]] = 0
+                self.full_hw, self.crop_hw = msg[2]
 
     @property
     def workers(self) -> int:
