@@ -50,11 +50,14 @@ class GatingConfig(BaseModel):
                                   "track counts as moving")
     absorb_cover: float = Field(0.9, gt=0, le=1, description="share of a motion blob inside a still "
                                 "person's (padded) box above which the blob is theirs and ignored")
+    empty_recheck_s: float = Field(1.0, ge=0, le=60, description="a crop where the detector found nobody "
+                                   "absorbs the motion inside it for this long (screens, shadows, leaves); "
+                                   "someone stepping into it is seen at most this much later; 0: off")
     pad_frac: float = Field(0.15, ge=0, le=2, description="context around each box in a crop")
     max_scale: float = Field(1.5, ge=1, le=4, description="a merged crop may be this many times the "
                              "crop model's size")
     max_regions: int = Field(3, ge=1, le=16, description="more crops than this: one full-frame pass")
-    max_cover: float = Field(0.5, gt=0, le=1, description="crops covering more of the frame: full frame")
+    max_cover: float = Field(0.8, gt=0, le=1, description="crops covering more of the frame: full frame")
     crop_model: str | None = Field(None, description="model file for crops (the same network exported at "
                                    "crop size); default: the node's model, at crop_input_hw when it can "
                                    "take a size (.pt), else at its own input size")
@@ -88,6 +91,7 @@ class DetectPlan:
     carried: Detections
     motion: MotionResult
     reason: str = ""
+    ts: float = 0.0
 
 
 @dataclass
@@ -124,6 +128,8 @@ class DetectionPlanner:
         self._last_full: float | None = None
         self._anchors: dict[int, _Anchor] = {}
         self._last_output = Detections.empty()
+        self._quiet = np.zeros((0, 4), np.float32)  # crops recently run that held nobody
+        self._quiet_until = np.zeros(0, np.float64)
 
     def plan(self, image_bgr: np.ndarray, ts: float, tracks: Detections | None = None, *,
              motion: MotionResult | None = None) -> DetectPlan:
@@ -138,14 +144,11 @@ class DetectionPlanner:
             reason = ("disabled" if not self.cfg.enabled else "warmup" if motion.warmup
                       else "global" if motion.global_change else "recheck")
             return self._full(motion, (w, h), ts, reason)
-        blobs = motion.boxes_xyxy
-        if len(blobs) and still.any():
-            absorbed = box_cover(blobs, _padded(tracks.xyxy[still], 0.1)).max(axis=1) >= self.cfg.absorb_cover
-            blobs = blobs[~absorbed]
+        blobs = self._unabsorbed(motion.boxes_xyxy, tracks.xyxy[still], ts)
         touched = still & (box_iou(tracks.xyxy, blobs).max(axis=1) > 0 if len(blobs) else False)
         look = np.concatenate([blobs, tracks.xyxy[~still | touched]])
         if len(look) == 0:
-            return self._count(DetectPlan("skip", np.zeros((0, 4), np.int32), _unseen(tracks), motion, "idle"))
+            return self._count(DetectPlan("skip", np.zeros((0, 4), np.int32), _unseen(tracks), motion, "idle", ts))
         regions = build_regions(look, (w, h), self.crop_wh, pad_frac=self.cfg.pad_frac,
                                 max_scale=self.cfg.max_scale)
         if worth_full_frame(regions, (w, h), self.crop_wh, self.full_wh, max_regions=self.cfg.max_regions,
@@ -153,18 +156,36 @@ class DetectionPlanner:
             return self._full(motion, (w, h), ts, "cover")
         inside = box_cover(tracks.xyxy, regions.astype(np.float32)).max(axis=1) >= 0.9 if len(tracks) else None
         carried = _unseen(tracks if inside is None else tracks[~inside])
-        return self._count(DetectPlan("regions", regions, carried, motion, "motion"))
+        return self._count(DetectPlan("regions", regions, carried, motion, "motion", ts))
 
     def combine(self, plan: DetectPlan, found: Detections) -> Detections:
         """The frame's people: `found` (frame pixels, from the plan's crops or full pass) plus the carried."""
         out = nms(Detections.merge([found, plan.carried])) if len(plan.carried) else found
         self._last_output = out
+        if plan.kind == "regions" and self.cfg.empty_recheck_s > 0:
+            boxes = plan.regions.astype(np.float32)
+            held = box_cover(found.xyxy, boxes).max(axis=0) >= 0.5 if len(found) else np.zeros(len(boxes), bool)
+            keep = self._quiet_until > plan.ts
+            self._quiet = np.concatenate([self._quiet[keep], boxes[~held]])
+            until = np.full(int((~held).sum()), plan.ts + self.cfg.empty_recheck_s)
+            self._quiet_until = np.concatenate([self._quiet_until[keep], until])
         return out
+
+    def _unabsorbed(self, blobs: np.ndarray, still_xyxy: np.ndarray, ts: float) -> np.ndarray:
+        """Motion blobs not explained by a still person (inside their padded box) nor by a crop that was
+        just looked at and held nobody."""
+        if len(blobs) == 0:
+            return blobs
+        quiet = self._quiet[self._quiet_until > ts]
+        known = np.concatenate([_padded(still_xyxy, 0.1), quiet])
+        if len(known) == 0:
+            return blobs
+        return blobs[box_cover(blobs, known).max(axis=1) < self.cfg.absorb_cover]
 
     def _full(self, motion: MotionResult, wh: tuple[int, int], ts: float, reason: str) -> DetectPlan:
         self._last_full = ts
         region = np.array([[0, 0, wh[0], wh[1]]], np.int32)
-        return self._count(DetectPlan("full", region, Detections.empty(), motion, reason))
+        return self._count(DetectPlan("full", region, Detections.empty(), motion, reason, ts))
 
     def _count(self, plan: DetectPlan) -> DetectPlan:
         s = self.stats

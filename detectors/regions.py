@@ -109,13 +109,14 @@ def _drop_contained(regions: np.ndarray) -> np.ndarray:
 
 
 def worth_full_frame(regions: np.ndarray, frame_wh: tuple[int, int], crop_wh: tuple[int, int],
-                     full_wh: tuple[int, int], *, max_regions: int = 4, max_cover: float = 0.5) -> bool:
+                     full_wh: tuple[int, int], *, max_regions: int = 4, max_cover: float = 0.8) -> bool:
     """True when one full-frame pass is the better choice than these crops: there are more than
-    `max_regions`, their model pixels add up to those of a full pass, or together they cover more than
-    `max_cover` of the frame (the full pass then sees the same at about the same resolution)."""
+    `max_regions`, their model pixels add up to more than those of a full pass (at equal cost the crop
+    wins: it sees what moved at a higher resolution), or together they cover more than `max_cover` of
+    the frame (the full pass then sees the same at about the same resolution)."""
     if len(regions) == 0:
         return False
-    if len(regions) > max_regions or len(regions) * crop_wh[0] * crop_wh[1] >= full_wh[0] * full_wh[1]:
+    if len(regions) > max_regions or len(regions) * crop_wh[0] * crop_wh[1] > full_wh[0] * full_wh[1]:
         return True
     area = np.prod((regions[:, 2:] - regions[:, :2]).astype(np.float64), axis=1).sum()
     return bool(area > max_cover * frame_wh[0] * frame_wh[1])

@@ -80,8 +80,9 @@ class Node:
         self._stop.set()
 
     def run(self, duration_s: float | None = None, *, warmup_s: float = 0.0) -> NodeStats:
-        """Run until `duration_s` (None: until stopped or all sources end); stage times and drops counted
-        during the first `warmup_s` are discarded (process start-up)."""
+        """Run until stopped, every source ended, or `duration_s` after the warm-up. With `warmup_s` > 0,
+        counters and stage times start only `warmup_s` after every camera delivered its first frame (process
+        start-up is not what a node costs in operation)."""
         import zmq
 
         rt = self.cfg.runtime
@@ -96,8 +97,9 @@ class Node:
         for cam in self._cams:
             cam.planner = DetectionPlanner(self.cfg.gating, crop_wh=pool.crop_hw[::-1], full_wh=pool.full_hw[::-1])
         self.stats.start(workers=workers, processes=procs + pool._procs)
-        t_end = None if duration_s is None else time.monotonic() + duration_s
-        t_warm = time.monotonic() + warmup_s
+        t_warm: float | None = None
+        measuring = warmup_s <= 0
+        t_end = None if duration_s is None or not measuring else time.monotonic() + duration_s
         next_stats = time.monotonic() + rt.stats_every_s
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
@@ -105,11 +107,14 @@ class Node:
         try:
             while not self._stop.is_set() and not all(c.eof and c.busy is None for c in self._cams):
                 now = time.monotonic()
+                if not measuring and t_warm is None and all(c.ring is not None for c in self._cams):
+                    t_warm = now + warmup_s
+                if not measuring and t_warm is not None and now >= t_warm:
+                    measuring = True
+                    self.stats.reset_counters()
+                    t_end = None if duration_s is None else now + duration_s
                 if t_end is not None and now >= t_end:
                     break
-                if warmup_s and now >= t_warm:
-                    warmup_s = 0.0
-                    self.stats.reset_counters()
                 if now >= next_stats:
                     next_stats = now + rt.stats_every_s
                     self._publish_stats()

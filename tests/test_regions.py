@@ -71,12 +71,18 @@ def test_duplicate_and_contained_regions_are_dropped() -> None:
         ([[0, 0, 320, 320]], False),
         ([[0, 0, 320, 320], [400, 0, 720, 320]], False),
         ([[0, 0, 320, 320], [400, 0, 720, 320], [800, 0, 1120, 320]], True),  # 3 crops cost >= a full pass
-        ([[0, 0, 1000, 720]], True),  # covers most of the frame
+        ([[0, 0, 1200, 720]], True),  # covers most of the frame
     ],
 )
 def test_worth_full_frame(regions: list[list[int]], expected: bool) -> None:
     r = np.array(regions, np.int32).reshape(-1, 4)
     assert worth_full_frame(r, FRAME, CROP, FULL, max_regions=3) is expected
+
+
+def test_one_crop_at_the_full_pass_cost_is_still_a_crop() -> None:
+    r = np.array([[0, 0, 416, 416]], np.int32)
+    assert not worth_full_frame(r, FRAME, (416, 416), (416, 416))
+    assert worth_full_frame(np.concatenate([r, r + 500]), FRAME, (416, 416), (416, 416))
 
 
 def test_merge_maps_back_and_removes_duplicates_from_overlapping_crops() -> None:
@@ -199,3 +205,27 @@ def test_merge_prefers_the_whole_person_over_a_crop_cut_one() -> None:
     whole = dets([[50, 20, 110, 200]], [0.80])
     out = merge_detections([cut, whole], regions, frame_wh=FRAME)
     assert len(out) == 1 and np.allclose(out.xyxy[0], [50, 120, 110, 300])
+
+
+def test_motion_in_a_crop_that_held_nobody_waits_for_empty_recheck() -> None:
+    """A flickering screen: the first crop finds nobody; the same motion is then ignored for
+    `empty_recheck_s` seconds, and looked at again after that."""
+    p = planner(empty_recheck_s=1.0, recheck_s=100.0)
+    p.plan(wall(), 0.0, Detections.empty())
+    kinds = []
+    for i in range(1, 9):
+        img = wall()
+        img[100:160, 100:180] = 255 if i % 2 else 0  # blinking, never absorbed by the background
+        plan = p.plan(img, i * 0.2, Detections.empty())
+        p.combine(plan, Detections.empty())
+        kinds.append(plan.kind)
+    assert kinds[0] == "regions"
+    assert kinds[1:5] == ["skip"] * 4  # 0.4 .. 1.0 s
+    assert "regions" in kinds[5:]  # re-checked after 1 s
+
+
+def test_motion_elsewhere_is_not_absorbed_by_an_empty_crop() -> None:
+    p = planner(empty_recheck_s=5.0, recheck_s=100.0)
+    p.plan(wall(), 0.0, Detections.empty())
+    p.combine(p.plan(wall((100, 100, 160, 260)), 0.2, Detections.empty()), Detections.empty())
+    assert p.plan(wall((900, 300, 960, 460)), 0.4, Detections.empty()).kind == "regions"
