@@ -2,8 +2,10 @@
 carried over from the previous frame without being looked at again.
 
 Per analysed frame (`DetectionPlanner.plan`), in this order:
-  - full frame when the gate has no background yet, after a global change, and every `recheck_s` seconds
-    (people who sit still are re-verified, and anyone the gate missed is found);
+  - full frame when the gate has no background yet, after a global change, and every `full_every_s`
+    seconds (anyone the gate missed is found);
+  - every `recheck_s` seconds the tracked people are looked at again in crops, still or not (a person who
+    sits still is re-verified; one who left unseen is dropped);
   - otherwise the boxes to look at are the motion blobs plus the tracks that move (a tracked person whose
     box changed in the last `stationary_s` seconds) plus any still track touched by a blob; blobs lying
     inside a still person's box (breathing, typing, a turning head) are absorbed and do not wake the
@@ -42,8 +44,11 @@ class GatingConfig(BaseModel):
 
     enabled: bool = Field(True, description="false: full-frame inference on every analysed frame")
     motion: MotionConfig = MotionConfig()
-    recheck_s: float = Field(3.0, gt=0, le=600, description="full-frame check at least this often: still "
-                             "people are re-verified, an empty post is noticed within about this time")
+    recheck_s: float = Field(3.0, gt=0, le=600, description="tracked people are re-verified in crops at "
+                             "least this often: an empty post is noticed within about this time even "
+                             "when the leaving made no motion the gate saw")
+    full_every_s: float = Field(10.0, gt=0, le=3600, description="a full-frame pass at least this often: "
+                                "finds people the gate never saw move")
     stationary_s: float = Field(1.0, ge=0, le=60, description="a track whose box stayed put this long is "
                                 "still; small motion inside its box is ignored until the next re-check")
     stationary_iou: float = Field(0.7, gt=0, lt=1, description="box overlap with its anchor under which a "
@@ -83,7 +88,7 @@ class DetectPlan:
         regions: int32 (R, 4) crops in frame pixels; for "full" one row covering the frame.
         carried: people taken over from the previous frame unseen (frame pixels, tracker_id reset to -1).
         motion: the gate's result for this frame.
-        reason: why this kind (for stats and debugging): "warmup", "global", "recheck", "motion", "idle".
+        reason: why this kind (for stats and debugging): "warmup", "global", "full_every", "recheck", "cover", "motion", "idle".
     """
 
     kind: PlanKind
@@ -126,6 +131,7 @@ class DetectionPlanner:
         self.gate = MotionGate(cfg.motion)
         self.stats = GatingStats()
         self._last_full: float | None = None
+        self._last_recheck = -np.inf
         self._anchors: dict[int, _Anchor] = {}
         self._last_output = Detections.empty()
         self._quiet = np.zeros((0, 4), np.float32)  # crops recently run that held nobody
@@ -140,10 +146,14 @@ class DetectionPlanner:
         motion = self.gate.update(image_bgr, ts) if motion is None else motion
         h, w = image_bgr.shape[:2]
         still = self._still_mask(tracks, ts)
-        if not self.cfg.enabled or motion.warmup or motion.global_change or self._recheck_due(ts):
+        if not self.cfg.enabled or motion.warmup or motion.global_change or self._full_due(ts):
             reason = ("disabled" if not self.cfg.enabled else "warmup" if motion.warmup
-                      else "global" if motion.global_change else "recheck")
+                      else "global" if motion.global_change else "full_every")
             return self._full(motion, (w, h), ts, reason)
+        recheck = len(tracks) > 0 and ts - self._last_recheck >= self.cfg.recheck_s
+        if recheck:
+            self._last_recheck = ts
+            still[:] = False  # every tracked person is looked at
         blobs = self._unabsorbed(motion.boxes_xyxy, tracks.xyxy[still], ts)
         touched = still & (box_iou(tracks.xyxy, blobs).max(axis=1) > 0 if len(blobs) else False)
         look = np.concatenate([blobs, tracks.xyxy[~still | touched]])
@@ -153,10 +163,10 @@ class DetectionPlanner:
                                 max_scale=self.cfg.max_scale)
         if worth_full_frame(regions, (w, h), self.crop_wh, self.full_wh, max_regions=self.cfg.max_regions,
                             max_cover=self.cfg.max_cover):
-            return self._full(motion, (w, h), ts, "cover")
+            return self._full(motion, (w, h), ts, "recheck" if recheck else "cover")
         inside = box_cover(tracks.xyxy, regions.astype(np.float32)).max(axis=1) >= 0.9 if len(tracks) else None
         carried = _unseen(tracks if inside is None else tracks[~inside])
-        return self._count(DetectPlan("regions", regions, carried, motion, "motion", ts))
+        return self._count(DetectPlan("regions", regions, carried, motion, "recheck" if recheck else "motion", ts))
 
     def combine(self, plan: DetectPlan, found: Detections) -> Detections:
         """The frame's people: `found` (frame pixels, from the plan's crops or full pass) plus the carried."""
@@ -183,7 +193,7 @@ class DetectionPlanner:
         return blobs[box_cover(blobs, known).max(axis=1) < self.cfg.absorb_cover]
 
     def _full(self, motion: MotionResult, wh: tuple[int, int], ts: float, reason: str) -> DetectPlan:
-        self._last_full = ts
+        self._last_full = self._last_recheck = ts
         region = np.array([[0, 0, wh[0], wh[1]]], np.int32)
         return self._count(DetectPlan("full", region, Detections.empty(), motion, reason, ts))
 
@@ -195,8 +205,8 @@ class DetectionPlanner:
         s.reasons[plan.reason] = s.reasons.get(plan.reason, 0) + 1
         return plan
 
-    def _recheck_due(self, ts: float) -> bool:
-        return self._last_full is None or ts - self._last_full >= self.cfg.recheck_s
+    def _full_due(self, ts: float) -> bool:
+        return self._last_full is None or ts - self._last_full >= self.cfg.full_every_s
 
     def _still_mask(self, tracks: Detections, ts: float) -> np.ndarray:
         """bool (N,): tracks whose box has stayed near its anchor for `stationary_s`. Updates the anchors;

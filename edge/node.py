@@ -83,8 +83,10 @@ class Node:
         """Run until stopped, every source ended, or `duration_s` after the warm-up. With `warmup_s` > 0,
         counters and stage times start only `warmup_s` after every camera delivered its first frame (process
         start-up is not what a node costs in operation)."""
+        import cv2
         import zmq
 
+        cv2.setNumThreads(1)  # the motion gate works on small frames: threads would cost more than they save
         rt = self.cfg.runtime
         workers = rt.detector_workers or max(1, len(_affinity()))
         pool = DetectorPool(self.worker_spec, workers=workers, inflight_per_worker=rt.inflight_per_worker)

@@ -117,8 +117,10 @@ def run_job(job: Job, ring: FrameRing, full: Callable[..., Detections], crop: An
 
 def worker_main(index: int, address: str, spec: WorkerSpec) -> None:
     """Worker process entry: build detectors, say ready, then serve jobs until told to stop (None)."""
+    import cv2
     import zmq
 
+    cv2.setNumThreads(1)  # letterbox resizes: one thread per worker process, like the network
     logging.basicConfig(level=logging.WARNING)
     full, crop = _resolve(spec.factory)(spec)
     ctx = zmq.Context.instance()

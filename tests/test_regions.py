@@ -121,8 +121,8 @@ def planner(**kw: float) -> DetectionPlanner:
     return DetectionPlanner(GatingConfig(**kw), crop_wh=CROP, full_wh=FULL)
 
 
-def test_planner_full_first_then_skip_when_nothing_moves_then_recheck() -> None:
-    p = planner(recheck_s=3.0)
+def test_planner_full_first_then_skip_when_nothing_moves_then_full_again() -> None:
+    p = planner(full_every_s=3.0)
     kinds = [p.plan(wall(), t * 0.2, Detections.empty()).kind for t in range(0, 20)]
     assert kinds[0] == "full"
     assert kinds[1:15] == ["skip"] * 14
@@ -143,7 +143,7 @@ def test_planner_crops_around_motion_and_carries_people_elsewhere() -> None:
 
 
 def test_still_person_swaying_does_not_wake_the_detector_but_leaving_does() -> None:
-    p = planner(stationary_s=0.5, recheck_s=100.0)
+    p = planner(stationary_s=0.5, recheck_s=100.0, full_every_s=100.0)
     seat = (600, 300, 680, 560)
     clerk = dets([list(seat)], ids=[3])
     for i in range(6):  # settle: the clerk's box stays put; the gate absorbs them
@@ -190,7 +190,7 @@ class BoxDetector:
 
 def test_gated_detector_finds_the_same_person_as_full_frame() -> None:
     full, crop = BoxDetector((384, 640)), BoxDetector((320, 320))
-    g = GatedDetector(full, crop, GatingConfig(recheck_s=100.0))
+    g = GatedDetector(full, crop, GatingConfig(recheck_s=100.0, full_every_s=100.0))
     g(wall(), 0.0)
     for i, x in enumerate(range(100, 400, 60)):
         box = (x, 200, x + 60, 420)
@@ -210,7 +210,7 @@ def test_merge_prefers_the_whole_person_over_a_crop_cut_one() -> None:
 def test_motion_in_a_crop_that_held_nobody_waits_for_empty_recheck() -> None:
     """A flickering screen: the first crop finds nobody; the same motion is then ignored for
     `empty_recheck_s` seconds, and looked at again after that."""
-    p = planner(empty_recheck_s=1.0, recheck_s=100.0)
+    p = planner(empty_recheck_s=1.0, full_every_s=100.0)
     p.plan(wall(), 0.0, Detections.empty())
     kinds = []
     for i in range(1, 9):
@@ -225,7 +225,16 @@ def test_motion_in_a_crop_that_held_nobody_waits_for_empty_recheck() -> None:
 
 
 def test_motion_elsewhere_is_not_absorbed_by_an_empty_crop() -> None:
-    p = planner(empty_recheck_s=5.0, recheck_s=100.0)
+    p = planner(empty_recheck_s=5.0, full_every_s=100.0)
     p.plan(wall(), 0.0, Detections.empty())
     p.combine(p.plan(wall((100, 100, 160, 260)), 0.2, Detections.empty()), Detections.empty())
     assert p.plan(wall((900, 300, 960, 460)), 0.4, Detections.empty()).kind == "regions"
+
+
+def test_still_people_are_rechecked_in_crops_every_recheck_s() -> None:
+    p = planner(stationary_s=0.0, recheck_s=1.0, full_every_s=100.0)
+    clerk = dets([[600, 300, 680, 560]], ids=[3])
+    kinds = [p.plan(wall(), i * 0.2, clerk).kind for i in range(11)]
+    assert kinds[0] == "full"
+    assert kinds[1:5] == ["skip"] * 4
+    assert kinds[5] == "regions" and kinds[10] == "regions"  # at 1.0 s and 2.0 s
