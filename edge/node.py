@@ -5,8 +5,9 @@ tracking, rules, publishing) <-> detector worker processes.
     stats = node.run(duration_s=None)     # until stopped (SIGINT/SIGTERM) or every source ended
 
 Per camera the main process handles one frame at a time in capture order (its tracker needs order): while
-a frame waits for the detector, the newest frame to arrive waits behind it and a newer one replaces it
-(policy "latest_per_camera", counted as `replaced`). With the capture rings (policy "drop_newest",
+a frame is at the detector, newer frames wait behind it, at most `runtime.camera_queue` of them; one more
+drops the oldest waiting (policy "drop_oldest", counted as `replaced`), so a burst of slow inferences
+costs latency up to that bound, and a detector that cannot keep up costs stale frames, never memory. With the capture rings (policy "drop_newest",
 counted as `ring_dropped`) and the detector pool's own bound, every queue of the node is bounded, and
 every drop is counted and published in the stats. The per-frame steps are the same as replay's
 (`detectors.gating` + `edge.pipeline.CameraPipeline`), split so each stage's CPU time can be measured.
@@ -19,6 +20,7 @@ import multiprocessing as mp
 import pickle
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +57,7 @@ class _Cam:
     planner: DetectionPlanner | None = None
     ring: FrameRing | None = None
     busy: tuple[tuple, DetectPlan] | None = None  # the frame message at the detector, and its plan
-    waiting: tuple | None = None  # the newest frame message behind it
+    waiting: deque = field(default_factory=deque)  # frame messages behind it, oldest first
     eof: bool = False
     capture: dict[str, float] = field(default_factory=dict)
 
@@ -216,9 +218,9 @@ class Node:
         cam.ring.retain(slot, gen)
         self.stats.count(cam.id, "received")
         if cam.busy is not None:
-            if cam.waiting is not None:
-                self._drop(cam, cam.waiting, "replaced")
-            cam.waiting = msg
+            if len(cam.waiting) >= self.cfg.runtime.camera_queue:
+                self._drop(cam, cam.waiting.popleft(), "replaced")
+            cam.waiting.append(msg)
             return
         self._start(cam, msg, pool)
 
@@ -253,9 +255,8 @@ class Node:
             self._drop(cam, msg, "shutdown")
             return
         self._finish(cam, msg, plan, res.dets)
-        if cam.waiting is not None:
-            nxt, cam.waiting = cam.waiting, None
-            self._start(cam, nxt, pool)
+        while cam.waiting and cam.busy is None:  # skipped frames finish at once; stop at the next detector job
+            self._start(cam, cam.waiting.popleft(), pool)
 
     def _finish(self, cam: _Cam, msg: tuple, plan: DetectPlan, found: Detections) -> None:
         assert cam.ring is not None and cam.planner is not None
@@ -290,9 +291,10 @@ class Node:
 
     def _release_all(self) -> None:
         for cam in self._cams:
-            for msg in ([cam.busy[0]] if cam.busy else []) + ([cam.waiting] if cam.waiting else []):
+            for msg in ([cam.busy[0]] if cam.busy else []) + list(cam.waiting):
                 self._drop(cam, msg, "shutdown")
-            cam.busy = cam.waiting = None
+            cam.busy = None
+            cam.waiting.clear()
 
     def _publish_stats(self) -> None:
         for cam in self._cams:

@@ -13,7 +13,9 @@ class RuntimeConfig(BaseModel):
     detector_workers: int | None = Field(None, ge=1, le=64, description="detector processes shared by all "
                                          "cameras, one inference thread each; default: one per core")
     inflight_per_worker: int = Field(1, ge=1, le=8, description="jobs handed to a worker at once")
-    ring_slots: int = Field(4, ge=2, le=64, description="shared-memory frame slots per camera (the bound "
+    camera_queue: int = Field(3, ge=1, le=32, description="frames of one camera waiting behind the one at "
+                              "the detector; one more drops the oldest (policy drop_oldest)")
+    ring_slots: int = Field(6, ge=2, le=64, description="shared-memory frame slots per camera (the bound "
                             "of the capture queue; a full ring drops the new frame, policy drop_newest)")
     stats_every_s: float = Field(10.0, gt=0, le=3600, description="how often stats are published")
     late_after_s: float = Field(1.0, gt=0, le=60, description="a frame handled this long after capture "
