@@ -120,3 +120,67 @@ def test_overloaded_detector_drops_waiting_frames_by_policy_and_counts_them(ring
 def test_bad_pool_settings_are_rejected() -> None:
     with pytest.raises(ValueError, match="worker"):
         DetectorPool(WorkerSpec(full={}), workers=0)
+
+
+# ---- the live node: real capture processes on real footage, the stand-in detector in real workers ------
+
+def slower_pair(spec: WorkerSpec) -> tuple[DarkBoxDetector, DarkBoxDetector]:
+    return DarkBoxDetector((64, 64), 0.4), DarkBoxDetector((32, 32), 0.4)
+
+
+def node_config(clip: str, cameras: int, *, gating: bool):  # noqa: ANN201 - NodeConfig
+    from edge.config import CameraConfig, NodeConfig, WindowConfig
+
+    cams = [CameraConfig(id=f"c{i}", source=clip, detect_fps=5) for i in range(cameras)]
+    wins = [WindowConfig(id=f"W{i}", camera=c.id, post=[[0.4, 0.6], [0.8, 0.6], [0.8, 1.0], [0.4, 1.0]])
+            for i, c in enumerate(cams)]
+    cfg = NodeConfig(site="t", node="n", cameras=cams, windows=wins)
+    cfg.gating.enabled = gating
+    cfg.runtime.detector_workers = 1
+    cfg.runtime.camera_queue = 1
+    return cfg
+
+
+def accounted(per_camera: dict) -> bool:
+    """Every frame that reached the main process was processed or dropped with a named reason."""
+    return all(c.get("received", 0) == c.get("processed", 0) + c.get("replaced", 0) + c.get("shutdown", 0)
+               + c.get("detector_dropped", 0) for c in per_camera.values())
+
+
+@pytest.mark.slow
+def test_node_under_an_overloaded_detector_drops_oldest_and_counts_every_frame() -> None:
+    """Two cameras at 5 fps, every frame to one worker that needs 0.4 s per frame: at most 2.5 of the
+    10 frames per second can be analysed; the rest are dropped by the named policy and counted."""
+    from dataclasses import replace
+
+    from edge.node import Node
+    from tests.assets_path import asset
+
+    clip = str(asset("footage/people-detection.gif"))
+    cfg = node_config(clip, 2, gating=False)
+    spec = WorkerSpec(full={}, factory="tests.test_workers:slower_pair")
+    node = Node(cfg, worker_spec=spec, capture_overrides=lambda s: replace(s, loop=True, paced=True))
+    stats = node.run(4.0).as_dict()
+    assert stats["drops"]["replaced"] > 0 and stats["dropped_total"] >= stats["drops"]["replaced"]
+    assert stats["analysed_frames"] > 0
+    assert accounted(stats["per_camera"]), stats["per_camera"]
+    assert stats["memory"]["processes"] == 4  # 2 capture + 1 worker + this process
+
+
+@pytest.mark.slow
+def test_node_with_gating_runs_the_per_frame_path_and_publishes_stats() -> None:
+    from dataclasses import replace
+
+    from edge.node import Node
+    from tests.assets_path import asset
+
+    clip = str(asset("footage/people-detection.gif"))
+    cfg = node_config(clip, 1, gating=True)
+    snaps: list[dict] = []
+    spec = WorkerSpec(full={}, factory="tests.test_workers:fast_pair")
+    node = Node(cfg, worker_spec=spec, stats_sinks=[snaps.append], capture_overrides=lambda s: replace(s, paced=True))
+    stats = node.run(None).as_dict()  # until the 1.8 s clip ends
+    assert snaps and snaps[-1]["analysed_frames"] == stats["analysed_frames"] > 0
+    assert accounted(stats["per_camera"])
+    assert 0 < stats["inference_fraction"] <= 1
+    assert set(stats["stages_ms"]) == {"decode", "motion", "crop", "inference", "tracking", "rules", "publishing"}
