@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from detectors.floor import FloorCalibrationError, fit_homography
 
 Point = Annotated[list[float], Field(min_length=2, max_length=2)]
 
@@ -44,6 +46,15 @@ class FloorConfig(Strict):
             raise ValueError(f"expected at least 4 floor points, got {len(v)}")
         return v
 
+    @model_validator(mode="after")
+    def _fits(self) -> FloorConfig:
+        # Reject collinear, folded or exploding calibrations when the config loads, not mid-replay.
+        try:
+            fit_homography(self.image, self.metres)
+        except FloorCalibrationError as exc:
+            raise ValueError(f"bad floor calibration: {exc}") from None
+        return self
+
 
 class EmptyPostRuleConfig(Strict):
     after_s: float = Field(300.0, gt=0, le=86400, description="post empty this long raises the alert")
@@ -54,13 +65,16 @@ class EmptyPostRuleConfig(Strict):
 
 
 class ChattingRuleConfig(Strict):
+    enabled: bool = Field(True, description="run the chatting rule on every camera")
     min_people: int = Field(3, ge=2, le=50)
     radius_m: float = Field(1.5, gt=0, le=20)
     after_s: float = Field(120.0, gt=0, le=86400)
     clear_after_s: float = Field(10.0, ge=0, le=3600)
-    staff_memory_s: float = Field(60.0, ge=0, le=3600, description="a track seen in a staff area this "
-                                  "recently still counts as staff")
+    staff_memory_s: float = Field(60.0, ge=0, le=3600, description="a track seen in a staff area or post zone "
+                                  "this recently still counts as staff")
     update_every_s: float = Field(60.0, gt=0)
+    occlusion_hold_s: float = Field(3.0, ge=0, le=60, description="a person whose feet are hidden behind "
+                                    "someone nearer keeps their last floor position this long")
 
 
 class DisputeRuleConfig(Strict):

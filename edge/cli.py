@@ -19,7 +19,9 @@ from edge.config import ConfigError, load_config
 log = logging.getLogger("hallwatch")
 
 # Subcommand modules, registered when present (explicit: no plugin discovery magic).
-COMMAND_MODULES = ("edge.cli_demo", "edge.cli_central", "edge.cli_edge", "edge.cli_bench", "edge.cli_calibrate")
+COMMAND_MODULES = (
+    "edge.cli_demo", "edge.cli_models", "edge.cli_central", "edge.cli_edge", "edge.cli_bench", "edge.cli_calibrate",
+)
 
 
 def _sources(pairs: list[str]) -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from detectors.chatting_stage import ChattingStage
 from detectors.empty_post import EmptyPost
 from detectors.gating import GatedDetector
 from detectors.schedule import Schedule
@@ -58,6 +59,17 @@ class FrameState:
         return {w: int(m.sum()) for w, m in self.in_counter.items()}
 
 
+def chatting_stage(cfg: NodeConfig, camera_id: str, source: EventSource) -> ChattingStage | None:
+    """The chatting rule for one camera: its floor calibration, staff areas and post zones (staff), and
+    counter zones (citizens)."""
+    if not cfg.rules.chatting.enabled:
+        return None
+    wins = cfg.windows_of(camera_id)
+    return ChattingStage.build(source, cfg.rules.chatting, cfg.camera(camera_id).floor,
+                               staff_areas=[a.zone for a in cfg.staff_areas_of(camera_id)],
+                               posts=[w.post for w in wins], counters=[w.counter for w in wins if w.counter])
+
+
 class CameraPipeline:
     """Rules for one camera.
 
@@ -67,7 +79,8 @@ class CameraPipeline:
         detector: image (H, W, 3) BGR -> Detections in that image's pixels (all classes or people only).
         wall_clock: media seconds -> epoch seconds for the opening-hours schedule; None means unknown
             (the schedule then counts as open). Live: identity. Replay: start time + media seconds.
-        stages: extra rule stages fed with the tracked people.
+        stages: extra rule stages fed with the tracked people (the chatting stage is always built, unless
+            `rules.chatting.enabled` is false).
         gated: motion-gated detection (`detectors.gating`); when given it replaces `detector` and is fed
             the previous frame's tracked people (carried when still, re-checked every `recheck_s`).
     """
@@ -89,7 +102,8 @@ class CameraPipeline:
                         EmptyPost(self.source, w.id, cfg.rules.empty_post))
             for w in cfg.windows_of(camera_id)
         ]
-        self.stages: list[Stage] = list(stages or [])
+        self.chatting = chatting_stage(cfg, camera_id, self.source)
+        self.stages: list[Stage] = ([self.chatting] if self.chatting else []) + list(stages or [])
         self.state = FrameState()
         self.frames = 0
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edge.sources import SourceError, VideoSource, probe_duration_s
-from tests.assets_path import asset
+from tests.assets import asset_or_skip as asset
 
 
 @pytest.mark.parametrize(
