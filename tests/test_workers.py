@@ -154,7 +154,7 @@ def test_node_under_an_overloaded_detector_drops_oldest_and_counts_every_frame()
     from dataclasses import replace
 
     from edge.node import Node
-    from tests.assets_path import asset
+    from tests.assets import asset_or_skip as asset
 
     clip = str(asset("footage/people-detection.gif"))
     cfg = node_config(clip, 2, gating=False)
@@ -172,7 +172,7 @@ def test_node_with_gating_runs_the_per_frame_path_and_publishes_stats() -> None:
     from dataclasses import replace
 
     from edge.node import Node
-    from tests.assets_path import asset
+    from tests.assets import asset_or_skip as asset
 
     clip = str(asset("footage/people-detection.gif"))
     cfg = node_config(clip, 1, gating=True)
