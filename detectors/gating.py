@@ -28,45 +28,13 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-from detectors.motion import MotionConfig, MotionGate, MotionResult
+from detectors.gating_config import GatingConfig
+from detectors.motion import MotionGate, MotionResult
 from detectors.regions import box_cover, box_iou, build_regions, merge_detections, nms, worth_full_frame
 from detectors.types import Detections
 
 PlanKind = Literal["skip", "regions", "full"]
-
-
-class GatingConfig(BaseModel):
-    """Motion gating and region crops (one per node, used by every camera)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = Field(True, description="false: full-frame inference on every analysed frame")
-    motion: MotionConfig = MotionConfig()
-    recheck_s: float = Field(3.0, gt=0, le=600, description="tracked people are re-verified in crops at "
-                             "least this often: an empty post is noticed within about this time even "
-                             "when the leaving made no motion the gate saw")
-    full_every_s: float = Field(10.0, gt=0, le=3600, description="a full-frame pass at least this often: "
-                                "finds people the gate never saw move")
-    stationary_s: float = Field(1.0, ge=0, le=60, description="a track whose box stayed put this long is "
-                                "still; small motion inside its box is ignored until the next re-check")
-    stationary_iou: float = Field(0.7, gt=0, lt=1, description="box overlap with its anchor under which a "
-                                  "track counts as moving")
-    absorb_cover: float = Field(0.9, gt=0, le=1, description="share of a motion blob inside a still "
-                                "person's (padded) box above which the blob is theirs and ignored")
-    empty_recheck_s: float = Field(1.0, ge=0, le=60, description="a crop where the detector found nobody "
-                                   "absorbs the motion inside it for this long (screens, shadows, leaves); "
-                                   "someone stepping into it is seen at most this much later; 0: off")
-    pad_frac: float = Field(0.15, ge=0, le=2, description="context around each box in a crop")
-    max_scale: float = Field(1.5, ge=1, le=4, description="a merged crop may be this many times the "
-                             "crop model's size")
-    max_regions: int = Field(3, ge=1, le=16, description="more crops than this: one full-frame pass")
-    max_cover: float = Field(0.8, gt=0, le=1, description="crops covering more of the frame: full frame")
-    crop_model: str | None = Field(None, description="model file for crops (the same network exported at "
-                                   "crop size); default: the node's model, at crop_input_hw when it can "
-                                   "take a size (.pt), else at its own input size")
-    crop_input_hw: tuple[int, int] = Field((320, 320), description="(height, width) of the crop model")
 
 
 class PersonDetector(Protocol):

@@ -24,26 +24,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-
-class MotionConfig(BaseModel):
-    """Parameters of the motion gate (all sizes refer to the small grey frame unless stated)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    height_px: int = Field(180, ge=32, le=1080, description="rows of the small grey frame (width keeps "
-                           "the aspect ratio); 180 is enough to see a walking person in a 720p view")
-    blur_px: int = Field(5, ge=1, le=31, description="Gaussian blur kernel (odd), pixels of the small frame")
-    threshold: int = Field(20, ge=1, le=255, description="grey-level difference from the background that "
-                           "counts as motion")
-    dilate_px: int = Field(7, ge=1, le=51, description="dilation kernel joining the blobs of one person")
-    min_area_frac: float = Field(0.0006, ge=0, lt=1, description="smallest blob kept, as a fraction of the "
-                                 "small frame's area (0.0006 of 320x180 = 35 pixels)")
-    background_tau_s: float = Field(2.0, gt=0, le=600, description="time constant of the running-average "
-                                    "background: a change that stays is absorbed after a few of these")
-    global_change_frac: float = Field(0.6, gt=0, le=1, description="more than this fraction of pixels in "
-                                      "motion is a global change (light, camera moved): reset, full check")
+from detectors.gating_config import MotionConfig
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from alerts.config import MqttConfig
 from detectors.config import FloorConfig, Point, RulesConfig, ScheduleConfig, TrackerConfig, check_polygon
-from detectors.gating import GatingConfig
+from detectors.gating_config import GatingConfig
 from edge.node_config import RuntimeConfig
 from models.config import ModelConfig
 from storage.config import ClipsConfig

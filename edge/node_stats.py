@@ -30,6 +30,7 @@ class NodeStats:
         self._gating: dict[str, tuple[int, int]] = {}  # camera -> (frames, inferred) since start
         self._gating_base: dict[str, tuple[int, int]] = {}
         self._procs: list[Any] = []
+        self._roles: list[str] = []
         self._cpu_base = 0.0
         self.t0 = self.t1 = time.monotonic()
         self.workers = 0
@@ -57,8 +58,10 @@ class NodeStats:
         self._gating[camera] = (g.frames, g.regions + g.full)
 
     def start(self, *, workers: int, processes: list[Any]) -> None:
+        """`processes`: the node's child processes (multiprocessing.Process), named by role."""
         self.workers = workers
         self._procs = [_ps(p.pid) for p in processes] + [_ps(None)]
+        self._roles = [("capture" if "capture" in p.name else "detector") for p in processes] + ["main"]
         self.reset_counters()
 
     def reset_counters(self) -> None:
@@ -88,18 +91,24 @@ class NodeStats:
                 continue
         return total
 
-    def _memory(self) -> dict[str, float]:
+    def _memory(self) -> dict[str, Any]:
+        """Resident (RSS, shared pages counted in every process) and proportional (PSS, shared pages split)
+        memory of all node processes, in MiB, with the PSS per role."""
         rss = pss = 0.0
-        for p in self._procs:
+        by_role: dict[str, list[float]] = defaultdict(list)
+        for p, role in zip(self._procs, self._roles, strict=True):
             if p is None:
                 continue
             try:
                 info = p.memory_full_info()
-                rss += info.rss
-                pss += getattr(info, "pss", info.rss)
             except Exception:  # noqa: BLE001 - the process is gone or not readable
                 continue
-        return {"rss_mb": round(rss / 2**20, 1), "pss_mb": round(pss / 2**20, 1), "processes": len(self._procs)}
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+            by_role[role].append(getattr(info, "pss", info.rss) / 2**20)
+        roles = {r: {"count": len(v), "pss_mb_each": round(sum(v) / len(v), 1)} for r, v in by_role.items()}
+        return {"rss_mb": round(rss / 2**20, 1), "pss_mb": round(pss / 2**20, 1), "processes": len(self._procs),
+                "by_role": roles}
 
     def _capture_delta(self, key: str) -> float:
         out = 0.0
