@@ -17,6 +17,7 @@ after it was due counts as late (the node's CPU is not keeping up with decoding)
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import time
 from collections.abc import Iterator
@@ -46,6 +47,7 @@ class CaptureSpec:
     late_after_s: float = 1.0
     stats_every_s: float = 2.0
     reconnect_max_s: float = 30.0
+    nice: int = 0
 
 
 class _SeekingSource(VideoSource):
@@ -116,6 +118,8 @@ def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiproc
     import zmq
 
     logging.basicConfig(level=logging.WARNING)
+    if spec.nice:
+        os.nice(spec.nice)
     sock = zmq.Context.instance().socket(zmq.PUSH)
     sock.setsockopt(zmq.SNDHWM, max(1000, 4 * spec.ring_slots))
     sock.setsockopt(zmq.LINGER, 2000)

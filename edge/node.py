@@ -157,7 +157,7 @@ class Node:
         for cam, c in zip(self._cams, self.cfg.cameras, strict=True):
             spec = CaptureSpec(cam.index, c.id, c.source, c.detect_fps, address, decoder_threads=c.decoder_threads,
                                ring_slots=rt.ring_slots, late_after_s=rt.late_after_s,
-                               reconnect_max_s=c.reconnect_max_s)
+                               reconnect_max_s=c.reconnect_max_s, nice=rt.capture_nice)
             if self.capture_overrides is not None:
                 spec = self.capture_overrides(spec)
             p = ctx.Process(target=capture_main, args=(spec, self._stop), daemon=True, name=f"hallwatch-capture-{c.id}")
