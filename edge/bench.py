@@ -117,7 +117,7 @@ def reencode(src: str | Path, out_dir: str | Path, *, width: int = 1280, height:
 
 
 def node_config(footage: str, n: int, model: ModelConfig, *, detect_fps: float, crop_model: str | None,
-                gating: bool, workers: int | None) -> NodeConfig:
+                gating: bool, workers: int | None, batch_jobs: int = 4) -> NodeConfig:
     """N cameras on the same footage, each with one window (so the rules run as on a real node)."""
     cams = [CameraConfig(id=f"cam{i:02d}", source=footage, detect_fps=detect_fps) for i in range(n)]
     wins = [WindowConfig(id=f"W{i:02d}", camera=c.id, post=POST_ZONE) for i, c in enumerate(cams)]
@@ -125,6 +125,7 @@ def node_config(footage: str, n: int, model: ModelConfig, *, detect_fps: float, 
     cfg.gating.enabled = gating
     cfg.gating.crop_model = crop_model
     cfg.runtime.detector_workers = workers
+    cfg.runtime.max_batch_jobs = batch_jobs
     cfg.runtime.stats_every_s = 3600.0
     return cfg
 

@@ -90,7 +90,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     footage, info = _footage(args, workdir)
     m = _model(args)
     result: dict[str, Any] = {"machine": machine(), "footage": info, "model": m, "detect_fps": args.detect_fps,
-                              "seconds": args.seconds, "gating": not args.no_gating, "runs": []}
+                              "seconds": args.seconds, "gating": not args.no_gating,
+                              "batch_jobs": args.batch_jobs, "runs": []}
     cache: dict[int, dict[str, Any]] = {}
 
     def run(n: int) -> dict[str, Any]:
@@ -98,7 +99,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             return cache[n]
         _progress(f"bench: {n} camera(s) for {args.seconds:.0f} s (+ start-up and {args.warmup:.0f} s warm-up) ...")
         cfg = node_config(footage, n, ModelConfig(path=m["full"]), detect_fps=args.detect_fps,
-                          crop_model=m["crop"], gating=not args.no_gating, workers=args.workers)
+                          crop_model=m["crop"], gating=not args.no_gating, workers=args.workers,
+                          batch_jobs=args.batch_jobs)
         stats = run_node(cfg, seconds=args.seconds, duration_s=info["duration_s"], warmup_s=args.warmup)
         _progress(f"bench: {n} camera(s): {'held real time' if stats['holds_realtime'] else 'did NOT hold'}: "
                   f"{stats['analysed_fps']:.1f} analysed/s, drops {stats['dropped_total']}, late "
@@ -170,6 +172,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--detect-fps", type=float, default=5.0, help="analysed frames per second (default 5)")
     p.add_argument("--workers", type=int, default=None, help="detector processes (default: one per core)")
     p.add_argument("--no-gating", action="store_true", help="full-frame inference on every analysed frame")
+    p.add_argument("--batch-jobs", type=int, default=4, help="waiting jobs of different cameras batched per "
+                   "detector call (default 4; 1 = no batching across cameras)")
     p.add_argument("--baseline", choices=["ultralytics", "none"], default="none")
     p.add_argument("--workdir", default="~/.cache/hallwatch/bench", help="re-encoded footage cache")
     p.add_argument("--out", default=None, help="also write the JSON result to this file")

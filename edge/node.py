@@ -310,7 +310,8 @@ def default_worker_spec(cfg: NodeConfig) -> WorkerSpec:
     from edge.detect import crop_model_config
 
     crop = crop_model_config(cfg) if cfg.gating.enabled else None
-    return WorkerSpec(full=cfg.model.model_dump(), crop=crop.model_dump() if crop else None)
+    return WorkerSpec(full=cfg.model.model_dump(), crop=crop.model_dump() if crop else None,
+                      max_batch_jobs=cfg.runtime.max_batch_jobs)
 
 
 def _affinity() -> set[int]:

@@ -13,6 +13,8 @@ class RuntimeConfig(BaseModel):
     detector_workers: int | None = Field(None, ge=1, le=64, description="detector processes shared by all "
                                          "cameras, one inference thread each; default: one per core")
     inflight_per_worker: int = Field(1, ge=1, le=8, description="jobs handed to a worker at once")
+    max_batch_jobs: int = Field(4, ge=1, le=64, description="jobs of different cameras already waiting for a "
+                                "free detector go to it as one batch (1: never batch)")
     camera_queue: int = Field(3, ge=1, le=32, description="frames of one camera waiting behind the one at "
                               "the detector; one more drops the oldest (policy drop_oldest)")
     ring_slots: int = Field(6, ge=2, le=64, description="shared-memory frame slots per camera (the bound "

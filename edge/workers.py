@@ -7,8 +7,11 @@
 Each worker is a spawned process with one inference thread (two single-thread workers beat one two-thread
 process by 1.3-1.7x here, and OpenVINO's CPU pinning is switched off by the models package, see
 MEASUREMENTS.md). A job names a camera's frame ring, slot and generation plus the crops to run; the worker
-reads the pixels from shared memory, runs the crop detector on the crops (one batch) or the full-frame
-detector, maps boxes back to frame pixels and merges duplicates, and returns a small message.
+reads the pixels from shared memory, runs the crop detector on the crops or the full-frame detector, maps
+boxes back to frame pixels and merges duplicates, and returns a small message. When several cameras' jobs
+wait for a free worker, up to `max_batch_jobs` go to it together and their crops run as one batch (on
+this CPU, OpenVINO, yolov8n 320x320, one thread: 13.4-13.9 ms per crop batched against 16.1-16.3 ms one
+by one; it costs no extra wait, since only jobs already waiting are batched).
 
 Queueing, bounded and named (policy "latest_per_camera"): a worker gets at most `inflight_per_worker` jobs,
 a camera has at most one job in flight (its tracker needs frames in order) and at most one waiting; a newer
@@ -52,6 +55,7 @@ class WorkerSpec:
     threads: int = 1
     factory: str = "edge.workers:load_detectors"
     batch: bool = True  # run a job's crops as one batch when the model has a dynamic batch
+    max_batch_jobs: int = 4  # waiting jobs of different cameras sent to a free worker as one batch
 
 
 @dataclass
@@ -83,9 +87,8 @@ class Result:
 
 def load_detectors(spec: WorkerSpec) -> tuple[Callable[..., Detections], Any]:
     """The default factory: `models.detector.load_detector` for the full-frame and the crop model."""
-    from models.detector import load_detector
-
     from models.config import ModelConfig
+    from models.detector import load_detector
 
     full = load_detector(ModelConfig(**spec.full), threads=spec.threads)
     crop = load_detector(ModelConfig(**spec.crop), threads=spec.threads) if spec.crop else None
@@ -99,24 +102,54 @@ def _resolve(factory: str) -> Callable[[WorkerSpec], tuple[Any, Any]]:
     return getattr(importlib.import_module(module), name)
 
 
-def run_job(job: Job, ring: FrameRing, full: Callable[..., Detections], crop: Any, *, batch: bool) -> Detections:
-    """Detect on one job's frame (shared memory, read in place); boxes in frame pixels."""
+def run_jobs(jobs: list[Job], rings: dict[str, FrameRing], full: Any, crop: Any, *, batch: bool
+             ) -> list[tuple[Detections, str | None]]:
+    """Detect on several jobs' frames (shared memory, read in place): all crops of all jobs in one batch of
+    the crop model, all full frames in one batch of the full model. Per job: (people in frame pixels, error)."""
     from detectors.regions import merge_detections
 
-    image = ring.view(job.slot, job.gen)
-    if job.kind == "full":
-        out = full(image)
-    else:
-        views = [image[y1:y2, x1:x2] for x1, y1, x2, y2 in job.regions.tolist()]
-        det = crop or full
+    images: list[np.ndarray | None] = []
+    errors: list[str | None] = []
+    for job in jobs:
+        try:
+            ring = rings.get(job.ring.name) or rings.setdefault(job.ring.name, FrameRing.attach(job.ring))
+            images.append(ring.view(job.slot, job.gen))
+            errors.append(None)
+        except (StaleSlotError, FileNotFoundError) as exc:
+            images.append(None)
+            errors.append(str(exc))
+    crops: list[tuple[int, np.ndarray]] = []  # (job index, view)
+    fulls: list[tuple[int, np.ndarray]] = []
+    for i, (job, image) in enumerate(zip(jobs, images, strict=True)):
+        if image is None:
+            continue
+        if job.kind == "full":
+            fulls.append((i, image))
+        else:
+            crops += [(i, image[y1:y2, x1:x2]) for x1, y1, x2, y2 in job.regions.tolist()]
+    found: list[list[Detections]] = [[] for _ in jobs]
+    for det, items in ((crop or full, crops), (full, fulls)):
+        views = [v for _, v in items]
         parts = det.detect_batch(views) if batch and len(views) > 1 else [det(v) for v in views]
-        out = merge_detections(parts, job.regions, frame_wh=(image.shape[1], image.shape[0]))
-    ring.check(job.slot, job.gen)  # still ours after reading: the owner did not give the slot back early
+        for (i, _), part in zip(items, parts, strict=True):
+            found[i].append(part)
+    out: list[tuple[Detections, str | None]] = []
+    for job, image, parts, err in zip(jobs, images, found, errors, strict=True):
+        if image is None:
+            out.append((Detections.empty(), err))
+            continue
+        dets = parts[0] if job.kind == "full" else merge_detections(
+            parts, job.regions, frame_wh=(image.shape[1], image.shape[0]))
+        try:
+            rings[job.ring.name].check(job.slot, job.gen)  # still ours after reading
+            out.append((dets, None))
+        except StaleSlotError as exc:
+            out.append((Detections.empty(), str(exc)))
     return out
 
 
 def worker_main(index: int, address: str, spec: WorkerSpec) -> None:
-    """Worker process entry: build detectors, say ready, then serve jobs until told to stop (None)."""
+    """Worker process entry: build detectors, say ready, then serve batches of jobs until told to stop."""
     import cv2
     import zmq
 
@@ -132,18 +165,19 @@ def worker_main(index: int, address: str, spec: WorkerSpec) -> None:
     rings: dict[str, FrameRing] = {}
     try:
         while True:
-            job = pickle.loads(sock.recv())
-            if job is None:
+            jobs = pickle.loads(sock.recv())
+            if jobs is None:
                 break
             t0, c0 = time.perf_counter(), time.process_time()
             try:
-                ring = rings.get(job.ring.name) or rings.setdefault(job.ring.name, FrameRing.attach(job.ring))
-                dets, err = run_job(job, ring, full, crop, batch=spec.batch), None
-            except (StaleSlotError, FileNotFoundError, ValueError) as exc:
-                log.warning("worker %d: job %d of camera %d failed: %s", index, job.id, job.camera, exc)
-                dets, err = Detections.empty(), str(exc)
-            cpu_ms, wall_ms = (time.process_time() - c0) * 1e3, (time.perf_counter() - t0) * 1e3
-            sock.send(pickle.dumps(("done", index, job.id, dets.xyxy, dets.confidence, cpu_ms, wall_ms, err)))
+                results = run_jobs(jobs, rings, full, crop, batch=spec.batch)
+            except ValueError as exc:  # a bad input shape or model output: report, keep serving
+                log.warning("worker %d: batch of %d jobs failed: %s", index, len(jobs), exc)
+                results = [(Detections.empty(), str(exc)) for _ in jobs]
+            n = len(jobs)
+            cpu_ms, wall_ms = (time.process_time() - c0) * 1e3 / n, (time.perf_counter() - t0) * 1e3
+            sock.send(pickle.dumps(("done", index, [(job.id, d.xyxy, d.confidence, cpu_ms, wall_ms, err)
+                                                    for job, (d, err) in zip(jobs, results, strict=True)])))
     finally:
         for r in rings.values():
             r.close()
@@ -157,10 +191,11 @@ class PoolStats:
     done: int = 0
     dropped: int = 0  # replaced while waiting (policy latest_per_camera)
     errors: int = 0
+    batches: int = 0  # messages to workers (dispatched / batches = jobs per batch)
 
     def as_dict(self) -> dict[str, int | str]:
         return {"policy": QUEUE_POLICY, "submitted": self.submitted, "dispatched": self.dispatched,
-                "done": self.done, "dropped": self.dropped, "errors": self.errors}
+                "done": self.done, "dropped": self.dropped, "errors": self.errors, "batches": self.batches}
 
 
 class DetectorPool:
@@ -196,6 +231,7 @@ class DetectorPool:
                 else:
                     os.environ[k] = v
         self.inflight_per_worker = inflight_per_worker
+        self.max_batch_jobs = max(1, spec.max_batch_jobs)
         self._identity: dict[int, bytes] = {}
         self._load: dict[int, int] = {}
         self._inflight: dict[int, Job] = {}  # job id -> job
@@ -249,12 +285,19 @@ class DetectorPool:
             worker = min(self._load, key=self._load.__getitem__)
             if self._load[worker] >= self.inflight_per_worker:
                 return
-            job = self._waiting.pop(camera)
-            self._sock.send_multipart([self._identity[worker], pickle.dumps(job)])
+            jobs = [self._waiting.pop(camera)]
+            for other in list(self._waiting):  # batch other cameras' waiting jobs: it pays (MEASUREMENTS)
+                if len(jobs) >= self.max_batch_jobs:
+                    break
+                if other not in self._camera_busy:
+                    jobs.append(self._waiting.pop(other))
+            self._sock.send_multipart([self._identity[worker], pickle.dumps(jobs)])
             self._load[worker] += 1
-            self._inflight[job.id] = job
-            self._camera_busy.add(camera)
-            self.stats.dispatched += 1
+            for job in jobs:
+                self._inflight[job.id] = job
+                self._camera_busy.add(job.camera)
+            self.stats.dispatched += len(jobs)
+            self.stats.batches += 1
 
     def poll(self, timeout_ms: int = 0) -> list[Result]:
         """Finished jobs (waits up to timeout_ms for the first one), in completion order."""
@@ -267,14 +310,15 @@ class DetectorPool:
                 _, payload = self._sock.recv_multipart(flags)
             except self._zmq.Again:
                 break
-            _, worker, job_id, xyxy, conf, cpu_ms, wall_ms, err = pickle.loads(payload)
-            job = self._inflight.pop(job_id)
+            _, worker, results = pickle.loads(payload)
             self._load[worker] -= 1
-            self._camera_busy.discard(job.camera)
-            self.stats.done += 1
-            self.stats.errors += err is not None
-            dets = Detections(xyxy, conf, np.zeros(len(conf), np.int32))
-            out.append(Result(job, dets, worker, cpu_ms, wall_ms, err))
+            for job_id, xyxy, conf, cpu_ms, wall_ms, err in results:
+                job = self._inflight.pop(job_id)
+                self._camera_busy.discard(job.camera)
+                self.stats.done += 1
+                self.stats.errors += err is not None
+                dets = Detections(xyxy, conf, np.zeros(len(conf), np.int32))
+                out.append(Result(job, dets, worker, cpu_ms, wall_ms, err))
         self._dispatch()
         return out
 

@@ -117,6 +117,24 @@ def test_overloaded_detector_drops_waiting_frames_by_policy_and_counts_them(ring
         pool.close()
 
 
+def test_waiting_jobs_of_several_cameras_go_to_a_free_worker_as_one_batch(rings: list[FrameRing]) -> None:
+    pool = DetectorPool(WorkerSpec(full={}, factory="tests.test_workers:slow_pair"), workers=1)
+    try:
+        for cam, ring in enumerate(rings):  # the first goes at once; the other two wait for the worker
+            slot, gen = ring.put(picture(10 + 20 * cam), 0.0)  # type: ignore[misc]
+            ring.retain(slot, gen)
+            regions = np.array([[0, 0, 64, 72]], np.int32) if cam else np.zeros((0, 4), np.int32)
+            pool.submit(Job(cam, 0, ring.spec, slot, gen, "regions" if cam else "full", regions))
+        results = pool.drain()
+        assert pool.stats.dispatched == 3 and pool.stats.batches == 2
+        for r in results:
+            x = 10 + 20 * r.job.camera
+            assert r.error is None and np.allclose(r.dets.xyxy, [[x, 20, x + 10, 50]])
+            rings[r.job.camera].release(r.job.slot, r.job.gen)
+    finally:
+        pool.close()
+
+
 def test_bad_pool_settings_are_rejected() -> None:
     with pytest.raises(ValueError, match="worker"):
         DetectorPool(WorkerSpec(full={}), workers=0)
