@@ -155,9 +155,16 @@ def estimate_capacity(stats: dict[str, Any], n: int, headroom: float = 0.9) -> i
     return n * 4 if load <= 0 else max(1, math.floor(n * cores() * headroom / load))
 
 
-def find_max(run: Callable[[int], dict[str, Any]], start: int, *, tries: int, progress: Progress) -> tuple[int, list]:
-    """Largest N that held real time, from `start`: up while it holds (by the measured load), bisect down."""
-    good, bad, n, trail = 0, None, max(1, start), []
+def find_max(run: Callable[[int], dict[str, Any]], start: int, *, tries: int, progress: Progress,
+             good: int = 0, bad: int | None = None) -> tuple[int, list]:
+    """Largest N that held real time, from `start` (kept between the known `good` and `bad` counts): up
+    while it holds (by the measured load), bisect down."""
+    trail: list[dict[str, Any]] = []
+    if bad is not None and good + 1 >= bad:
+        return good, trail
+    n = max(good + 1, start)
+    if bad is not None and n >= bad:
+        n = (good + bad) // 2
     for _ in range(tries):
         stats = run(n)
         trail.append({"cameras": n, "holds_realtime": stats["holds_realtime"], "cpu_load": stats["cpu_load"],
@@ -165,7 +172,7 @@ def find_max(run: Callable[[int], dict[str, Any]], start: int, *, tries: int, pr
         if stats["holds_realtime"]:
             good = max(good, n)
             nxt = estimate_capacity(stats, n)
-            nxt = max(n + 1, nxt) if bad is None else (n + bad) // 2
+            nxt = max(n + 1, nxt) if bad is None else min(max(n + 1, nxt), (n + bad) // 2)
         else:
             bad = n if bad is None else min(bad, n)
             nxt = (good + bad) // 2 if good else max(1, min(n - 1, estimate_capacity(stats, n)))

@@ -117,9 +117,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.find_max:
         from edge.bench import estimate_capacity
 
-        last = result["runs"][-1] if result["runs"] else run(1)
-        start = estimate_capacity(last, last["cameras"])
-        found, trail = find_max(run, start, tries=args.max_tries, progress=_progress)
+        runs = result["runs"] or [run(1)]
+        held_runs = [r for r in runs if r["holds_realtime"]]
+        failed = [r["cameras"] for r in runs if not r["holds_realtime"]]
+        ref = max(held_runs, key=lambda r: r["cameras"]) if held_runs else min(runs, key=lambda r: r["cameras"])
+        start = estimate_capacity(ref, ref["cameras"])
+        found, trail = find_max(run, start, tries=args.max_tries, progress=_progress, good=best,
+                                bad=min(failed, default=None))
         result["max_search"] = trail
         best = max(best, found)
     result["runs"].sort(key=lambda r: r["cameras"])

@@ -31,7 +31,7 @@ class NodeStats:
         self._gating_base: dict[str, tuple[int, int]] = {}
         self._procs: list[Any] = []
         self._roles: list[str] = []
-        self._cpu_base = 0.0
+        self._cpu_base: dict[str, float] = {}
         self.t0 = self.t1 = time.monotonic()
         self.workers = 0
         self.memory: dict[str, float] = {}
@@ -79,14 +79,15 @@ class NodeStats:
         self.memory = self._memory()
 
     # ---- reporting -------------------------------------------------------------------------------------
-    def _cpu_total(self) -> float:
-        total = 0.0
-        for p in self._procs:
+    def _cpu_total(self) -> dict[str, float]:
+        """CPU seconds so far per process role (capture, detector, main)."""
+        total: dict[str, float] = defaultdict(float)
+        for p, role in zip(self._procs, self._roles, strict=True):
             if p is None:
                 continue
             try:
                 t = p.cpu_times()
-                total += t.user + t.system
+                total[role] += t.user + t.system
             except Exception:  # noqa: BLE001 - psutil.NoSuchProcess/AccessDenied: the process is gone
                 continue
         return total
@@ -129,6 +130,7 @@ class NodeStats:
         drops["ring_dropped"] = int(self._capture_delta("dropped"))
         late = int(sum(c.get("late", 0) for c in self.counts.values()) + self._capture_delta("late"))
         cpu_end = getattr(self, "_cpu_end", None) or self._cpu_total()
+        by_role = {r: round((v - self._cpu_base.get(r, 0.0)) / wall, 3) for r, v in cpu_end.items()}
         return {
             "cameras": len(self.cameras),
             "wall_s": round(wall, 2),
@@ -140,7 +142,8 @@ class NodeStats:
             "drops": drops,
             "dropped_total": sum(drops.values()),
             "late_frames": late,
-            "cpu_load": round((cpu_end - self._cpu_base) / wall, 3),  # cores busy on average
+            "cpu_load": round(sum(by_role.values()), 3),  # cores busy on average, all node processes
+            "cpu_load_by_role": by_role,
             "workers": self.workers,
             "memory": self.memory,
             "per_camera": {c: dict(v) for c, v in self.counts.items()},

@@ -56,6 +56,7 @@ class WorkerSpec:
     factory: str = "edge.workers:load_detectors"
     batch: bool = True  # run a job's crops as one batch when the model has a dynamic batch
     max_batch_jobs: int = 4  # waiting jobs of different cameras sent to a free worker as one batch
+    max_crop_batch: int = 4  # crops per inference call (each size is compiled once at start-up)
 
 
 @dataclass
@@ -102,10 +103,11 @@ def _resolve(factory: str) -> Callable[[WorkerSpec], tuple[Any, Any]]:
     return getattr(importlib.import_module(module), name)
 
 
-def run_jobs(jobs: list[Job], rings: dict[str, FrameRing], full: Any, crop: Any, *, batch: bool
-             ) -> list[tuple[Detections, str | None]]:
-    """Detect on several jobs' frames (shared memory, read in place): all crops of all jobs in one batch of
-    the crop model, all full frames in one batch of the full model. Per job: (people in frame pixels, error)."""
+def run_jobs(jobs: list[Job], rings: dict[str, FrameRing], full: Any, crop: Any, *, batch: bool,
+             max_batch: int = 4) -> list[tuple[Detections, str | None]]:
+    """Detect on several jobs' frames (shared memory, read in place): the crops of all jobs in batches of
+    at most `max_batch` (the sizes compiled at start-up), full frames one by one (they are rare: warm-up,
+    global changes, the periodic full pass). Per job: (people in frame pixels, error)."""
     from detectors.regions import merge_detections
 
     images: list[np.ndarray | None] = []
@@ -128,9 +130,12 @@ def run_jobs(jobs: list[Job], rings: dict[str, FrameRing], full: Any, crop: Any,
         else:
             crops += [(i, image[y1:y2, x1:x2]) for x1, y1, x2, y2 in job.regions.tolist()]
     found: list[list[Detections]] = [[] for _ in jobs]
-    for det, items in ((crop or full, crops), (full, fulls)):
+    for det, items, size in ((crop or full, crops, max_batch if batch else 1), (full, fulls, 1)):
         views = [v for _, v in items]
-        parts = det.detect_batch(views) if batch and len(views) > 1 else [det(v) for v in views]
+        parts: list[Detections] = []
+        for k in range(0, len(views), size):  # batch sizes stay within those compiled at start-up
+            chunk = views[k:k + size]
+            parts += det.detect_batch(chunk) if len(chunk) > 1 else [det(chunk[0])]
         for (i, _), part in zip(items, parts, strict=True):
             found[i].append(part)
     out: list[tuple[Detections, str | None]] = []
@@ -148,6 +153,17 @@ def run_jobs(jobs: list[Job], rings: dict[str, FrameRing], full: Any, crop: Any,
     return out
 
 
+def _warm_batches(det: Any, max_batch: int) -> None:
+    """Run every batch size once now: OpenVINO compiles a dynamic-batch model per batch size on first use
+    (hundreds of ms), which must not happen while cameras wait."""
+    if not getattr(det, "batches", False):
+        return
+    h, w = det.input_hw
+    blank = np.zeros((h, w, 3), np.uint8)
+    for n in range(2, max_batch + 1):
+        det.detect_batch([blank] * n)
+
+
 def worker_main(index: int, address: str, spec: WorkerSpec) -> None:
     """Worker process entry: build detectors, say ready, then serve batches of jobs until told to stop."""
     import cv2
@@ -156,6 +172,7 @@ def worker_main(index: int, address: str, spec: WorkerSpec) -> None:
     cv2.setNumThreads(1)  # letterbox resizes: one thread per worker process, like the network
     logging.basicConfig(level=logging.WARNING)
     full, crop = _resolve(spec.factory)(spec)
+    _warm_batches(crop or full, spec.max_crop_batch if spec.batch else 1)
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
@@ -170,7 +187,7 @@ def worker_main(index: int, address: str, spec: WorkerSpec) -> None:
                 break
             t0, c0 = time.perf_counter(), time.process_time()
             try:
-                results = run_jobs(jobs, rings, full, crop, batch=spec.batch)
+                results = run_jobs(jobs, rings, full, crop, batch=spec.batch, max_batch=spec.max_crop_batch)
             except ValueError as exc:  # a bad input shape or model output: report, keep serving
                 log.warning("worker %d: batch of %d jobs failed: %s", index, len(jobs), exc)
                 results = [(Detections.empty(), str(exc)) for _ in jobs]
