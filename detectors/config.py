@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from detectors.audio_config import AudioBaselineConfig, HallWideConfig
 from detectors.floor import FloorCalibrationError, fit_homography
 
 Point = Annotated[list[float], Field(min_length=2, max_length=2)]
@@ -83,6 +84,20 @@ class DisputeRuleConfig(Strict):
     loudness_over_baseline_db: float = Field(12.0, gt=0, le=60)
     min_people: int = Field(2, ge=0, le=50)
     update_every_s: float = Field(30.0, gt=0)
+    min_speech_prob: float = Field(0.5, ge=0, le=1, description="mean VAD probability that counts as speech")
+    # Off by default, measured: a deep voice shouting at a window whose usual voices are higher has a run
+    # pitch of 0.5x the window's baseline; a 1.1 veto lost that quarrel (tests/audiogen.py VARIANT_PLAN)
+    # while no negative of either generated set needed it. The pitch change is still in every event.
+    min_pitch_ratio: float = Field(0.0, ge=0, le=4, description="median pitch of the loud run over the "
+                                   "baseline pitch, where both are measured; 0 disables the condition")
+    max_flatness: float = Field(0.3, gt=0, le=1, description="spectral flatness above this is noise, "
+                                "not a raised voice")
+    gap_tolerance_s: float = Field(1.5, ge=0, le=60, description="pauses between shouts shorter than this "
+                                   "do not reset the timer")
+    agitated_motion: float | None = Field(None, gt=0, le=1, description="counter-zone motion share that "
+                                          "counts as a crowd without min_people; absent: people only")
+    baseline: AudioBaselineConfig = AudioBaselineConfig()
+    hall_wide: HallWideConfig = HallWideConfig()
 
 
 class TrackerConfig(Strict):

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -20,6 +21,9 @@ from detectors.types import Event, Frame
 from edge.config import NodeConfig
 from edge.pipeline import CameraPipeline, Detector
 from edge.sources import VideoSource, probe_duration_s
+
+if TYPE_CHECKING:
+    from edge.audio_pipeline import AudioPipeline
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +91,13 @@ class Replay:
         }
         if cfg.schedule is not None and start_at is None:
             log.info("replay without --start-at: the opening-hours schedule is treated as always open")
+        # windows with a microphone: their audio is merged into the same timeline (edge/audio_pipeline.py,
+        # imported only then: librosa and the VAD cost seconds to load)
+        self.audio: AudioPipeline | None = None
+        if any(w.microphone for w in cfg.windows):
+            from edge.audio_pipeline import build_audio
+
+            self.audio = build_audio(cfg)
         self.event_sinks: list[EventSink] = []
         self.frame_hooks: list[FrameHook] = []
         self.packet_hooks: dict[str, list[Callable]] = {c.id: [] for c in cfg.cameras}
@@ -107,7 +118,14 @@ class Replay:
             for frame in self._source(cam_id):
                 yield frame.ts, cam_id, frame
 
-        return heapq.merge(*(tagged(c.id) for c in self.cfg.cameras), key=lambda x: (x[0], x[1]))
+        streams: list[Iterator] = [tagged(c.id) for c in self.cfg.cameras]
+        if self.audio is not None:  # audio chunks first at equal times, so a frame sees the audio up to it
+            streams += self.audio.chunk_streams()
+        return heapq.merge(*streams, key=lambda x: (x[0], isinstance(x[2], Frame), x[1]))
+
+    def counter_people(self) -> dict[str, int]:
+        """People in each window's counter zone, as last seen by its camera."""
+        return {w: n for p in self.pipelines.values() for w, n in p.state.counter_people().items()}
 
     def _emit(self, events: list[Event], out: list[Event]) -> None:
         for ev in events:
@@ -124,7 +142,12 @@ class Replay:
         with tqdm(total=round(total_s, 1) or None, unit="s", desc="replay", disable=not self.progress,
                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} media s [{elapsed}<{remaining}]") as bar:
             for ts, cam_id, frame in self._merged():
+                if not isinstance(frame, Frame):  # an audio chunk of input `cam_id`
+                    self.audio.push(cam_id, frame)  # type: ignore[union-attr]
+                    continue
                 new = self.pipelines[cam_id].process(frame)
+                if self.audio is not None:
+                    new += self.audio.update(ts, self.counter_people())
                 self._emit(new, events)
                 for hook in self.frame_hooks:
                     hook(cam_id, frame, new)
@@ -133,6 +156,8 @@ class Replay:
                 counts[cam_id] += 1
         for cam_id, pipe in self.pipelines.items():
             self._emit(pipe.close(last_ts[cam_id]), events)
+        if self.audio is not None:
+            self._emit(self.audio.close(max(last_ts.values(), default=0.0), self.counter_people()), events)
         wall = time.perf_counter() - t0
         return ReplayResult(events, sum(counts.values()), sum(last_ts.values()), wall, counts)
 

@@ -8,3 +8,5 @@ cd "$(dirname "$0")/.."
 python -m pip install -q --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1" \
   || python -m pip install -q --disable-pip-version-check torch torchvision
 python -m pip install -q --disable-pip-version-check -e '.[dev]'
+# Silero VAD's ONNX models (models/vad.py finds them inside the wheel; torch is never imported for audio)
+python -m pip install -q --disable-pip-version-check --no-deps "silero-vad>=6.2,<7"
