@@ -31,6 +31,20 @@ class JsonlSink:
         self._f.close()
 
 
+class WindowStates:
+    """Frame hook: publish a window's retained state (staffed / empty / closed) when it changes."""
+
+    def __init__(self, publisher: Any) -> None:
+        self.publisher = publisher
+        self.last: dict[str, str] = {}
+
+    def __call__(self, camera_id: str, pipeline: Any, events: list[Event]) -> None:
+        for window, state in pipeline.window_states().items():
+            if self.last.get(window) != state:
+                self.last[window] = state
+                self.publisher.publish_window_state(window, state, None)
+
+
 def _stats_file(path: str | None):  # noqa: ANN202 - returns a stats sink
     def sink(snap: dict[str, Any]) -> None:
         log.info("stats: %d analysed frames, %.1f/s, inference on %s of frames, drops %s, late %d",
@@ -52,7 +66,17 @@ def cmd_edge(args: argparse.Namespace) -> int:
     if args.workers:
         cfg.runtime.detector_workers = args.workers
     events = JsonlSink(args.events)
-    node = Node(cfg, event_sinks=[events], stats_sinks=[_stats_file(args.stats)])
+    sinks, stats_sinks, hooks = [events], [_stats_file(args.stats)], []
+    publisher = None
+    if cfg.mqtt is not None:  # events, retained window states and stats over MQTT (alerts.publisher)
+        from alerts.publisher import Publisher
+
+        publisher = Publisher(cfg.mqtt, cfg.site, cfg.node)
+        publisher.start()
+        sinks.append(publisher.publish_event)
+        stats_sinks.append(publisher.publish_stats)
+        hooks.append(WindowStates(publisher))
+    node = Node(cfg, event_sinks=sinks, stats_sinks=stats_sinks, frame_hooks=hooks)
     signal.signal(signal.SIGTERM, lambda *_: node.stop())
     try:
         node.run(args.duration)
@@ -63,6 +87,9 @@ def cmd_edge(args: argparse.Namespace) -> int:
         return 2
     finally:
         events.close()
+        if publisher is not None:
+            publisher.flush(5.0)
+            publisher.stop()
     return 0
 
 

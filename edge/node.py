@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 EventSink = Callable[[Event], None]
 StatsSink = Callable[[dict[str, Any]], None]
+FrameHook = Callable[[str, CameraPipeline, list[Event]], None]  # camera id, its pipeline, the frame's events
 
 
 def _no_inline_detector(image: np.ndarray) -> Detections:
@@ -68,9 +69,11 @@ class Node:
 
     def __init__(self, cfg: NodeConfig, *, event_sinks: list[EventSink] | None = None,
                  stats_sinks: list[StatsSink] | None = None, worker_spec: WorkerSpec | None = None,
-                 capture_overrides: Callable[[CaptureSpec], CaptureSpec] | None = None) -> None:
+                 capture_overrides: Callable[[CaptureSpec], CaptureSpec] | None = None,
+                 frame_hooks: list[FrameHook] | None = None) -> None:
         self.cfg = cfg
         self.event_sinks = list(event_sinks or [])
+        self.frame_hooks = list(frame_hooks or [])
         self.stats_sinks = list(stats_sinks or [])
         self.worker_spec = worker_spec or default_worker_spec(cfg)
         self.capture_overrides = capture_overrides
@@ -273,6 +276,8 @@ class Node:
             for ev in events:
                 for sink in self.event_sinks:
                     sink(ev)
+            for hook in self.frame_hooks:
+                hook(cam.id, cam.pipeline, events)
         cam.ring.release(slot, gen)
         self.stats.count(cam.id, "processed")
         self.stats.count(cam.id, "events", len(events))

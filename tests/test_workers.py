@@ -202,3 +202,50 @@ def test_node_with_gating_runs_the_per_frame_path_and_publishes_stats() -> None:
     assert accounted(stats["per_camera"])
     assert 0 < stats["inference_fraction"] <= 1
     assert set(stats["stages_ms"]) == {"decode", "motion", "crop", "inference", "tracking", "rules", "publishing"}
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+def test_hallwatch_edge_publishes_window_state_and_stats_over_mqtt(tmp_path, mosquitto) -> None:  # noqa: ANN001
+    """`hallwatch edge` on a real clip with the real model: the retained window state and the node's stats
+    (with its drops) arrive at a real Mosquitto."""
+    import json as _json
+    import threading
+
+    import paho.mqtt.client as mqtt
+    import yaml
+
+    from edge.cli import main
+    from tests.assets import asset_or_skip
+
+    clip = asset_or_skip("footage/people-detection.gif")
+    model = asset_or_skip("models/yolox_nano.onnx")
+    got: dict[str, bytes] = {}
+    seen = threading.Event()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    sub.on_message = lambda c, u, m: (got.__setitem__(m.topic, m.payload), seen.set())
+    sub.connect("127.0.0.1", mosquitto.port)
+    sub.subscribe("hallwatch/t/n/#", qos=1)
+    sub.loop_start()
+    cfg = {"site": "t", "node": "n", "model": {"path": str(model)},
+           "cameras": [{"id": "c0", "source": str(clip), "detect_fps": 5}],
+           "windows": [{"id": "W0", "camera": "c0", "post": [[0.4, 0.6], [0.8, 0.6], [0.8, 1.0], [0.4, 1.0]]}],
+           "runtime": {"detector_workers": 1},
+           "mqtt": {"url": f"mqtt://127.0.0.1:{mosquitto.port}", "outbox": str(tmp_path / "outbox.sqlite"),
+                    "wait_for_central": False}}
+    path = tmp_path / "node.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    try:
+        assert main(["edge", str(path), "--events", str(tmp_path / "events.jsonl"),
+                     "--stats", str(tmp_path / "stats.json")]) == 0
+        for _ in range(50):
+            if "hallwatch/t/n/stats" in got and "hallwatch/t/n/windows/W0/state" in got:
+                break
+            seen.wait(0.1)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+    stats = _json.loads(got["hallwatch/t/n/stats"])
+    assert stats["analysed_frames"] > 0 and "dropped_total" in stats and "stages_ms" in stats
+    assert _json.loads(got["hallwatch/t/n/windows/W0/state"])["state"] in {"staffed", "empty", "closed"}
+    assert _json.loads((tmp_path / "stats.json").read_text())["analysed_frames"] == stats["analysed_frames"]
