@@ -32,10 +32,11 @@ from detectors.gating import DetectionPlanner, DetectPlan
 from detectors.types import PERSON_CLASS_ID, Detections, Event
 from edge.capture import CaptureSpec, capture_main
 from edge.config import NodeConfig
+from edge.detector_pool import DetectorPool
 from edge.frame_ring import FrameRing, RingSpec
 from edge.node_stats import NodeStats
 from edge.pipeline import CameraPipeline
-from edge.workers import DetectorPool, Job, Result, WorkerSpec
+from edge.workers import Job, Result, WorkerSpec
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +104,14 @@ class Node:
         procs = self._start_captures(address)
         for cam in self._cams:
             cam.planner = DetectionPlanner(self.cfg.gating, crop_wh=pool.crop_hw[::-1], full_wh=pool.full_hw[::-1])
-        self.stats.start(workers=workers, processes=procs + pool._procs)
+        self.stats.start(workers=workers, processes=procs + pool.processes)
         t_warm: float | None = None
         measuring = warmup_s <= 0
         t_end = None if duration_s is None or not measuring else time.monotonic() + duration_s
         next_stats = time.monotonic() + rt.stats_every_s
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
-        poller.register(pool._sock, zmq.POLLIN)
+        poller.register(pool.socket, zmq.POLLIN)
         try:
             while not self._stop.is_set() and not all(c.eof and c.busy is None for c in self._cams):
                 now = time.monotonic()
@@ -128,7 +129,7 @@ class Node:
                 ready = dict(poller.poll(50))
                 if sock in ready:
                     self._drain_frames(sock, pool)
-                if pool._sock in ready:
+                if pool.socket in ready:
                     for res in pool.poll(0):
                         self._on_result(res, pool)
         finally:

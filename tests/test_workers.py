@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from detectors.types import Detections
+from edge.detector_pool import DetectorPool
 from edge.frame_ring import FrameRing
-from edge.workers import DetectorPool, Job, WorkerSpec
+from edge.workers import Job, WorkerSpec
 
 SHAPE = (72, 128, 3)
 
