@@ -107,10 +107,10 @@ class DetectionPlanner:
 
     def plan(self, image_bgr: np.ndarray, ts: float, tracks: Detections | None = None, *,
              motion: MotionResult | None = None) -> DetectPlan:
-        """Decide for one frame (uint8 (H, W, 3)); `tracks`: the tracker's people of the previous frame in
-        frame pixels (default: what `combine` returned last); `motion`: `self.gate.update(image, ts)` when
+        """Decide for one frame (uint8 (H, W, 3)). The people considered are those `combine` returned last
+        frame, with ids from `tracks` (the tracker's people of the previous frame, frame pixels); `motion`: `self.gate.update(image, ts)` when
         the caller ran it already (to time it apart)."""
-        tracks = self._last_output if tracks is None else tracks
+        tracks = self._with_track_ids(self._last_output, tracks)
         motion = self.gate.update(image_bgr, ts) if motion is None else motion
         h, w = image_bgr.shape[:2]
         still = self._still_mask(tracks, ts)
@@ -148,6 +148,24 @@ class DetectionPlanner:
             until = np.full(int((~held).sum()), plan.ts + self.cfg.empty_recheck_s)
             self._quiet_until = np.concatenate([self._quiet_until[keep], until])
         return out
+
+    @staticmethod
+    def _with_track_ids(prev: Detections, tracks: Detections | None) -> Detections:
+        """The people found last frame with the tracker's ids where a track matches them (IoU > 0.5), plus
+        the tracker's people that match none of them.
+
+        The carried set starts from what was detected, not from the tracker's output: a tracker shows a
+        person only once confirmed (after a few detections), and people who stand still from the start
+        must be carried until then too; the ids tell who has stayed put long enough to count as still."""
+        if tracks is None or len(tracks) == 0:
+            return prev
+        if len(prev) == 0:
+            return tracks
+        iou = box_iou(prev.xyxy, tracks.xyxy)
+        best = iou.argmax(axis=1)
+        ids = np.where(iou[np.arange(len(prev)), best] > 0.5, tracks.tracker_id[best], -1)
+        unmatched = iou.max(axis=0) <= 0.5
+        return Detections.merge([Detections(prev.xyxy, prev.confidence, prev.class_id, ids), tracks[unmatched]])
 
     def _unabsorbed(self, blobs: np.ndarray, still_xyxy: np.ndarray, ts: float) -> np.ndarray:
         """Motion blobs not explained by a still person (inside their padded box) nor by a crop that was

@@ -238,3 +238,22 @@ def test_still_people_are_rechecked_in_crops_every_recheck_s() -> None:
     assert kinds[0] == "full"
     assert kinds[1:5] == ["skip"] * 4
     assert kinds[5] == "regions" and kinds[10] == "regions"  # at 1.0 s and 2.0 s
+
+
+def test_person_still_from_the_start_is_carried_before_the_tracker_confirms_them() -> None:
+    """The tracker shows people only once confirmed; the planner carries what was detected meanwhile, looks
+    again while they have no id, and lets them rest (no inference) once they are tracked and still."""
+    p = planner(stationary_s=0.4, full_every_s=100.0, recheck_s=100.0)
+    seat = [600.0, 300.0, 680.0, 560.0]
+    first = p.plan(wall(), 0.0, Detections.empty())
+    assert first.kind == "full"
+    p.combine(first, dets([seat]))
+    kinds = []
+    for i in range(1, 8):
+        tracks = dets([seat], ids=[5]) if i >= 2 else Detections.empty()  # confirmed from the 2nd frame on
+        plan = p.plan(wall(), i * 0.2, tracks)
+        kinds.append(plan.kind)
+        out = p.combine(plan, dets([seat]) if plan.kind != "skip" else Detections.empty())
+        assert len(out) == 1 and np.allclose(out.xyxy[0], seat)  # never lost
+    assert kinds[0] == "regions"  # no id yet: looked at again
+    assert kinds[-1] == "skip"  # tracked and still: carried without inference
