@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--start-at", default=None, help="wall time of media second 0 (ISO 8601), for the "
                    "opening-hours schedule; without it the schedule counts as always open")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    r.add_argument("--no-gating", action="store_true", help="full-frame inference on every analysed frame "
+                   "(no motion gate, no crops): the reference the gated path is checked against")
     r.set_defaults(func=cmd_replay)
 
     e = sub.add_parser("evaluate", help="score alerts against truth labels")

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from alerts.config import MqttConfig
 from detectors.config import FloorConfig, Point, RulesConfig, ScheduleConfig, TrackerConfig, check_polygon
+from detectors.gating_config import GatingConfig
+from edge.node_config import RuntimeConfig
 from models.config import ModelConfig
 from storage.config import ClipsConfig
 
@@ -83,6 +85,8 @@ class NodeConfig(_Strict):
     microphones: list[MicrophoneConfig] = Field(default_factory=list)
     rules: RulesConfig = RulesConfig()
     tracker: TrackerConfig = TrackerConfig()
+    gating: GatingConfig = GatingConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
     schedule: ScheduleConfig | None = Field(None, description="absent means always open")
     mqtt: MqttConfig | None = Field(None, description="absent: events go to events.jsonl only")
     clips: ClipsConfig | None = Field(None, description="absent: no evidence clips")

@@ -15,6 +15,7 @@ import numpy as np
 
 from detectors.chatting_stage import ChattingStage
 from detectors.empty_post import EmptyPost
+from detectors.gating import GatedDetector
 from detectors.schedule import Schedule
 from detectors.tracking import PersonTracker
 from detectors.types import PERSON_CLASS_ID, Detections, Event, EventSource, Frame
@@ -80,13 +81,17 @@ class CameraPipeline:
             (the schedule then counts as open). Live: identity. Replay: start time + media seconds.
         stages: extra rule stages fed with the tracked people (the chatting stage is always built, unless
             `rules.chatting.enabled` is false).
+        gated: motion-gated detection (`detectors.gating`); when given it replaces `detector` and is fed
+            the previous frame's tracked people (carried when still, re-checked every `recheck_s`).
     """
 
     def __init__(self, cfg: NodeConfig, camera_id: str, detector: Detector, *,
-                 wall_clock: WallClock | None = None, stages: list[Stage] | None = None) -> None:
+                 wall_clock: WallClock | None = None, stages: list[Stage] | None = None,
+                 gated: GatedDetector | None = None) -> None:
         cam = cfg.camera(camera_id)
         self.camera_id = camera_id
         self.detector = detector
+        self.gated = gated
         self.source = EventSource(cfg.site, cfg.node, camera_id)
         self.tracker = PersonTracker(cfg.tracker, cam.detect_fps)
         self.schedule = Schedule(cfg.schedule)
@@ -108,7 +113,12 @@ class CameraPipeline:
 
     def process(self, frame: Frame, detections: Detections | None = None) -> list[Event]:
         """Run one analysed frame; `detections` may be given when inference ran elsewhere."""
-        dets = self.detector(frame.image) if detections is None else detections
+        if detections is not None:
+            dets = detections
+        elif self.gated is not None:
+            dets = self.gated(frame.image, frame.ts, self.state.people)
+        else:
+            dets = self.detector(frame.image)
         dets = dets[dets.class_id == PERSON_CLASS_ID]
         people = self.tracker.update(dets, frame.ts)
         return self.apply_rules(people, frame.wh, frame.ts)

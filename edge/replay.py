@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from detectors.gating import GatedDetector
 from detectors.types import AudioChunk, Event, Frame
 from edge.config import NodeConfig
 from edge.pipeline import CameraPipeline, Detector
@@ -69,20 +70,23 @@ class Replay:
     """
 
     def __init__(self, cfg: NodeConfig, *, detector: Detector | None = None, start_at: float | None = None,
-                 progress: bool = False, stages_factory: Callable[[NodeConfig, str], list] | None = None
-                 ) -> None:
+                 progress: bool = False, stages_factory: Callable[[NodeConfig, str], list] | None = None,
+                 crop_detector: Detector | None = None) -> None:
         self.cfg = cfg
         if detector is None:
-            from models.detector import load_detector
+            from edge.detect import load_detectors
 
-            detector = load_detector(cfg.model)
+            detector, loaded_crop = load_detectors(cfg)
+            crop_detector = crop_detector or loaded_crop
         self.detector = detector
         self.start_at = start_at
         self.progress = progress
         clock = (lambda t: start_at + t) if start_at is not None else None
         self.pipelines = {
             c.id: CameraPipeline(cfg, c.id, detector, wall_clock=clock,
-                                 stages=stages_factory(cfg, c.id) if stages_factory else None)
+                                 stages=stages_factory(cfg, c.id) if stages_factory else None,
+                                 gated=GatedDetector(detector, crop_detector, cfg.gating)  # type: ignore[arg-type]
+                                 if cfg.gating.enabled else None)
             for c in cfg.cameras
         }
         if cfg.schedule is not None and start_at is None:

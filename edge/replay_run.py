@@ -22,6 +22,8 @@ def run_replay_command(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
+    if getattr(args, "no_gating", False):
+        cfg.gating.enabled = False
     try:
         replay = Replay(cfg, start_at=_start_at(args.start_at), progress=not args.no_progress)
         clips = None

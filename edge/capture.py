@@ -1,0 +1,164 @@
+"""Capture processes: one per camera, decoding with PyAV and writing analysed frames into the camera's
+shared-memory ring; only (slot, generation, timestamps) travel to the main process, over pyzmq.
+
+Messages to the main process (pickled tuples on a PUSH socket):
+    ("hello", camera_index, RingSpec)                       once, when the frame size is known
+    ("frame", camera_index, slot, gen, ts, put_wall)         per stored frame
+    ("stats", camera_index, {decoded, stored, dropped, late, cpu_s})   every `stats_every_s`
+    ("eof", camera_index, reason)                            when the source ends or fails
+The ring is the bounded queue (policy drop_newest, see edge.frame_ring); the socket's high-water mark is
+above the slot count, so a send never blocks.
+
+`PacedFile` plays a file like a live camera: from `start_s` into it, at its own frame rate (sleeping until
+each frame is due), looping at the end, timestamps continuing; a frame decoded later than `late_after_s`
+after it was due counts as late (the node's CPU is not keeping up with decoding).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+
+from detectors.types import Frame
+from edge.frame_ring import FrameRing
+from edge.sources import SourceError, VideoSource, is_live
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    index: int
+    camera_id: str
+    source: str
+    detect_fps: float
+    address: str
+    decoder_threads: int = 1
+    ring_slots: int = 4
+    paced: bool = True  # files: play at their own rate, like a camera
+    loop: bool = False
+    start_s: float = 0.0
+    late_after_s: float = 1.0
+    stats_every_s: float = 2.0
+    reconnect_max_s: float = 30.0
+    nice: int = 0
+
+
+class _SeekingSource(VideoSource):
+    """A file source that starts `start_s` seconds in (at the keyframe before)."""
+
+    def __init__(self, *args, start_s: float = 0.0, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.start_s = start_s
+
+    def _open(self) -> av.container.InputContainer:
+        container = super()._open()
+        if self.start_s > 0:
+            container.seek(int(self.start_s * av.time_base), backward=True, any_frame=False)
+        return container
+
+
+class PacedFile:
+    """Frames of a file at its own rate from `start_s`, optionally looping; `late` counts frames behind."""
+
+    def __init__(self, spec: CaptureSpec) -> None:
+        self.spec = spec
+        self.late = 0
+        self._decoded_before = 0
+        self._src: VideoSource | None = None
+
+    @property
+    def decoded(self) -> int:
+        return self._decoded_before + (self._src.stats.decoded if self._src is not None else 0)
+
+    def __iter__(self) -> Iterator[Frame]:
+        s = self.spec
+        offset, start = 0.0, s.start_s
+        t_wall0 = time.monotonic()
+        while True:
+            if self._src is not None:
+                self._decoded_before += self._src.stats.decoded
+            src = self._src = _SeekingSource(s.camera_id, s.source, detect_fps=s.detect_fps, live=False,
+                                             decoder_threads=s.decoder_threads, start_s=start)
+            last = 0.0
+            for frame in src:
+                ts = offset + frame.ts
+                if s.paced:
+                    lag = time.monotonic() - (t_wall0 + ts)
+                    if lag < 0:
+                        time.sleep(-lag)
+                    elif lag > s.late_after_s:
+                        self.late += 1
+                last = frame.ts
+                yield Frame(ts, frame.image, frame.index)
+            if not s.loop:
+                return
+            offset += last + 1.0 / s.detect_fps
+            start = 0.0
+
+
+def _frames(spec: CaptureSpec) -> tuple[Iterator[Frame], PacedFile | VideoSource]:
+    if is_live(spec.source):
+        src = VideoSource(spec.camera_id, spec.source, detect_fps=spec.detect_fps, live=True,
+                          decoder_threads=spec.decoder_threads, reconnect_max_s=spec.reconnect_max_s)
+        return iter(src), src
+    paced = PacedFile(spec)
+    return iter(paced), paced
+
+
+def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiprocessing Event
+    """Process entry: decode until the source ends or `stop` is set, then wait for the ring to be handed
+    back (the main process may still hold frames) and remove it."""
+    import zmq
+
+    logging.basicConfig(level=logging.WARNING)
+    if spec.nice:
+        os.nice(spec.nice)
+    sock = zmq.Context.instance().socket(zmq.PUSH)
+    sock.setsockopt(zmq.SNDHWM, max(1000, 4 * spec.ring_slots))
+    sock.setsockopt(zmq.LINGER, 2000)
+    sock.connect(spec.address)
+    ring: FrameRing | None = None
+    frames, src = _frames(spec)
+    last_stats = time.monotonic()
+    reason = "ended"
+    try:
+        for frame in frames:
+            if stop.is_set():
+                reason = "stopped"
+                break
+            if ring is None:
+                ring = FrameRing.create(spec.ring_slots, frame.image.shape)
+                sock.send(pickle.dumps(("hello", spec.index, ring.spec)))
+            got = ring.put(frame.image, frame.ts)
+            if got is not None:
+                sock.send(pickle.dumps(("frame", spec.index, got[0], got[1], frame.ts, time.time())))
+            now = time.monotonic()
+            if now - last_stats >= spec.stats_every_s:
+                last_stats = now
+                sock.send(pickle.dumps(("stats", spec.index, _stats(ring, src))))
+    except SourceError as exc:
+        log.error("%s", exc)
+        reason = f"error: {exc}"
+    finally:
+        if ring is not None:
+            sock.send(pickle.dumps(("stats", spec.index, _stats(ring, src))))
+        sock.send(pickle.dumps(("eof", spec.index, reason)))
+        if ring is not None:
+            deadline = time.monotonic() + 5.0
+            while ring.held() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            ring.close()
+        sock.close()
+
+
+def _stats(ring: FrameRing | None, src: PacedFile | VideoSource) -> dict[str, float]:
+    decoded = src.decoded if isinstance(src, PacedFile) else src.stats.decoded
+    return {"stored": ring.stored if ring else 0, "dropped": ring.dropped if ring else 0,
+            "late": getattr(src, "late", 0), "decoded": decoded, "cpu_s": time.process_time()}
