@@ -20,7 +20,8 @@ log = logging.getLogger("hallwatch")
 
 # Subcommand modules, registered when present (explicit: no plugin discovery magic).
 COMMAND_MODULES = (
-    "edge.cli_demo", "edge.cli_models", "edge.cli_audio", "edge.cli_storage", "edge.cli_central", "edge.cli_edge", "edge.cli_bench", "edge.cli_calibrate",
+    "edge.cli_demo", "edge.cli_models", "edge.cli_audio", "edge.cli_storage", "edge.cli_central",
+    "edge.cli_edge", "edge.cli_bench", "edge.cli_calibrate",
 )
 
 
