@@ -47,7 +47,7 @@ def test_central_on_postgresql(tmp_path, mosquitto, postgres_url):
         pub.stop()
         handle.stop()
     engine, _ = open_store(postgres_url)
-    assert migrate(engine) == 1 and "alarms" in table_names(engine)
+    assert migrate(engine) == 2 and "alarms" in table_names(engine)
     engine.dispose()
 
 

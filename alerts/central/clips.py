@@ -84,6 +84,8 @@ def serve_clip(clip_id: str, request: Request, user: Annotated[Principal, Depend
     rng = request.headers.get("range")
     with ctx.sessions() as s:
         clip = s.get(Clip, clip_id)
+        if clip is not None and clip.deleted_at is not None:
+            raise HTTPException(410, f"clip {clip_id[:40]} was deleted by retention ({clip.deleted_reason})")
         if clip is None or not Path(clip.path).is_file():
             raise HTTPException(404, f"no clip {clip_id[:40]}")
         if download or rng is None or re.match(r"^bytes=0-", rng):

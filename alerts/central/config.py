@@ -55,6 +55,15 @@ class EscalationConfig(_Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list, description="sent `escalated` only")
 
 
+class ClipRetentionConfig(_Strict):
+    """Retention of uploaded clips (alerts/central/retention.py), the edge's policy applied to central."""
+
+    keep_days: float = Field(30.0, gt=0, description="uploaded clips older than this are deleted")
+    max_gb: float = Field(200.0, gt=0, description="oldest clips go first beyond this total")
+    min_free_gb: float = Field(2.0, ge=0, description="oldest clips go first while the disk has less free")
+    check_every_s: float = Field(600.0, gt=0, le=86400)
+
+
 class CentralConfig(_Strict):
     db: str = Field("sqlite:///var/central.sqlite", description="SQLAlchemy URL: sqlite:///file or "
                     "postgresql://user@host/db (postgresql+psycopg://...)")
@@ -62,6 +71,7 @@ class CentralConfig(_Strict):
     http: HttpConfig = HttpConfig()
     users: list[UserConfig] = Field(default_factory=list, description="created or updated at start")
     clips_dir: str = Field("var/central-clips", description="uploaded clips and snapshots")
+    clip_retention: ClipRetentionConfig = ClipRetentionConfig()
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     escalation: EscalationConfig = EscalationConfig()
     calibration: dict[str, str] = Field(default_factory=dict, description="node configs on this host that "

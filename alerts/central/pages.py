@@ -86,10 +86,11 @@ def alarm_page(alarm_id: int, request: Request, ctx: Ctx,
     with ctx.sessions() as s:
         a = alarm_or_404(s, alarm_id)
         data = alarm_dict(a, clips_of(s, a.event_id))
-    videos = [c for c in data["clips"] if c["kind"] == "video"]
-    snaps = [c for c in data["clips"] if c["kind"] == "snapshot"]
-    return _page(request, "alarm.html", user, a=data, videos=videos, snapshots=snaps, error=error,
-                 now=time.time())
+    videos = [c for c in data["clips"] if c["kind"] == "video" and not c["deleted"]]
+    snaps = [c for c in data["clips"] if c["kind"] == "snapshot" and not c["deleted"]]
+    deleted = [c for c in data["clips"] if c["deleted"]]
+    return _page(request, "alarm.html", user, a=data, videos=videos, snapshots=snaps, deleted=deleted,
+                 error=error, now=time.time())
 
 
 @router.post("/alarms/{alarm_id}/{action}")

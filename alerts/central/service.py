@@ -26,6 +26,7 @@ from alerts.central.auth import bootstrap_users
 from alerts.central.config import CentralConfig
 from alerts.central.ingest import Ingest
 from alerts.central.live import Bus
+from alerts.central.retention import RetentionLoop
 from alerts.central.store import open_store
 from alerts.central.web import AppContext, create_app
 from alerts.central.webhooks import Escalator, WebhookSink
@@ -48,6 +49,7 @@ class Central:
         self.ingest = Ingest(self.sessions, cfg.mqtt.topic_prefix, notify=self.notify,
                              node_offline_alert=cfg.node_offline_alert)
         self.escalator = Escalator(cfg.escalation, self.sessions, self.notify)  # also general hooks asking for it
+        self.retention = RetentionLoop(self.sessions, cfg.clips_dir, cfg.clip_retention)
         self.mqtt_counts: Counter[str] = Counter()
         self.listeners: list[Any] = []  # extra callables notify(kind, data), e.g. latency probes
         prefix = cfg.mqtt.topic_prefix
@@ -79,7 +81,8 @@ class Central:
 
     def counters(self) -> dict[str, Any]:
         return {"ingest": dict(self.ingest.counts), "mqtt": dict(self.mqtt_counts),
-                "webhooks": dict(self.webhooks.counts), "escalated": self.escalator.escalated}
+                "webhooks": dict(self.webhooks.counts), "escalated": self.escalator.escalated,
+                "clips_deleted": self.retention.deleted}
 
     # --- MQTT -------------------------------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
@@ -122,6 +125,7 @@ class Central:
         self.client.connect_async(self.addr.host, self.addr.port, keepalive=self.cfg.mqtt.keepalive_s)
         self.client.loop_start()
         self.escalator.start()
+        self.retention.start()
         log.info("central service at %s", self.url)
 
     @property
@@ -140,6 +144,7 @@ class Central:
     def stop(self) -> None:
         self._stopping = True
         self.escalator.stop()
+        self.retention.stop()
         if self.connected.is_set():
             info = self.client.publish(self._status_topic, "offline", qos=1, retain=True)
             try:

@@ -113,6 +113,9 @@ class Clip(Base):
     uploaded_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)
     keep: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set by retention (alerts/central/retention.py): the file is gone, the row stays for the audit trail.
+    deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    deleted_reason: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
 
 
 class ClipAudit(Base):
@@ -154,9 +157,18 @@ def _v1(conn: Any) -> None:
     Base.metadata.create_all(conn, tables=[t for name, t in Base.metadata.tables.items() if name != "schema_version"])
 
 
-# Ordered migrations: (version, function). A later schema change appends (2, _v2) with its ALTERs written
-# in portable SQLAlchemy DDL, so SQLite and PostgreSQL run the same steps.
-MIGRATIONS: list[tuple[int, Any]] = [(1, _v1)]
+def _v2(conn: Any) -> None:
+    """Clip retention on central: clips.deleted_at and clips.deleted_reason (a database made by _v1 of this
+    code already has them: _v1 creates the tables as declared now)."""
+    have = {c["name"] for c in inspect(conn).get_columns("clips")}
+    for name, sql_type in (("deleted_at", "FLOAT"), ("deleted_reason", "TEXT")):
+        if name not in have:
+            conn.execute(text(f"ALTER TABLE clips ADD COLUMN {name} {sql_type}"))
+
+
+# Ordered migrations: (version, function). A later schema change appends (n, _vn) with portable DDL, so
+# SQLite and PostgreSQL run the same steps.
+MIGRATIONS: list[tuple[int, Any]] = [(1, _v1), (2, _v2)]
 
 
 def migrate(engine: Engine) -> int:
@@ -225,7 +237,8 @@ def alarm_dict(a: Alarm, clips: list[Clip] | None = None) -> dict[str, Any]:
 
 def clip_dict(c: Clip) -> dict[str, Any]:
     return {"id": c.id, "event_id": c.event_id, "kind": c.kind, "url": f"/clips/{c.id}", "sha256": c.sha256,
-            "size": c.size, "created_at": c.created_at, "keep": c.keep}
+            "size": c.size, "created_at": c.created_at, "keep": c.keep, "deleted": c.deleted_at is not None,
+            "deleted_reason": c.deleted_reason}
 
 
 def protected_event_ids(session: Session) -> set[str]:
