@@ -99,6 +99,7 @@ def test_live_node_raises_a_dispute_from_a_microphone_at_its_window(tmp_path: Pa
     cfg = apply_overrides(load_config(config), {"cam1": str(video)} | {m: str(p) for m, p in hall.mics.items()})
     cfg.model.path = str(model)
     cfg.runtime.detector_workers = 1
+    cfg.clips = ClipsConfig(dir=str(tmp_path / "clips"), pre_s=4.0, post_s=2.0)  # mic1 goes into cam1's clips
     events: list[Event] = []
     got = threading.Event()
 
@@ -115,6 +116,10 @@ def test_live_node_raises_a_dispute_from_a_microphone_at_its_window(tmp_path: Pa
     d = disputes[0]
     assert 0 <= d.t - quarrel["start"] <= cfg.rules.dispute.after_s + 2.0, d
     assert d.camera == "cam1" and d.people >= 1 and d.details["db_over_baseline"] >= 12.0
+    clip = next(e.clip for e in events if e.state == "update" and e.event_id == d.event_id and e.clip)
+    with av.open(str(Path(cfg.clips.dir) / clip)) as c:  # closed at stop: the microphone is in it as AAC
+        assert c.streams.video[0].codec_context.name == "h264" and c.streams.audio[0].codec_context.name == "aac"
+        assert sum(f.samples for f in c.decode(audio=0)) > 0
     levels = stats["audio"]
     assert set(levels) == {"mic1", "mic2", "mic3"}
     assert all(v["audio_s"] > 20.0 and v["dropped"] == 0 and v["errors"] == 0 for v in levels.values()), levels
