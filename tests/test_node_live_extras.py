@@ -16,7 +16,7 @@ from storage.index import ClipIndex
 from tests.assets import asset_or_skip
 from tests.test_clips_real_footage import _original, _run_start
 
-pytestmark = [pytest.mark.assets, pytest.mark.slow]
+pytestmark = pytest.mark.assets
 VIDEO = "footage/one-by-one-person-detection.mp4"
 SPEED = 2.0  # media seconds per wall second (the files are paced like cameras, only faster)
 MAX_WALL_S = 45.0  # a safety stop; the tests stop the node as soon as what they wait for arrived
@@ -43,6 +43,7 @@ def _video_packets(path: Path) -> list[bytes]:
         return [bytes(p) for p in c.demux(video=0) if p.size]
 
 
+@pytest.mark.slow
 def test_live_node_records_the_clip_of_an_empty_post_alert(tmp_path: Path) -> None:
     from edge.cli_demo import demo_config
     from edge.node import Node
@@ -82,6 +83,7 @@ def test_live_node_records_the_clip_of_an_empty_post_alert(tmp_path: Path) -> No
     assert stats["clips"]["packets_dropped"] == 0 and stats["clips"]["commands_dropped"] == 0
 
 
+@pytest.mark.slow
 def test_live_node_raises_a_dispute_from_a_microphone_at_its_window(tmp_path: Path) -> None:
     from edge.config import load_config
     from edge.node import Node
@@ -123,3 +125,78 @@ def test_live_node_raises_a_dispute_from_a_microphone_at_its_window(tmp_path: Pa
     levels = stats["audio"]
     assert set(levels) == {"mic1", "mic2", "mic3"}
     assert all(v["audio_s"] > 20.0 and v["dropped"] == 0 and v["errors"] == 0 for v in levels.values()), levels
+
+
+def _event(state: str, t: float) -> Event:
+    return Event("e1", "empty_post", state, "s", "n", "cam1", "W1", t, 6.0)
+
+
+@pytest.mark.parametrize("close_early", [False, True])
+def test_capture_clips_record_from_commands_even_after_the_input_closed(tmp_path: Path, close_early: bool) -> None:
+    """The capture-side recorder alone (no node): packets from a demuxer, events over pyzmq. With
+    `close_early` the input is closed (deferred) before the events arrive, as when a file ends while
+    its last frames' events are still on their way; the clip must still open from the stream."""
+    import pickle
+
+    import zmq
+
+    from edge.node_clips import CaptureClips
+
+    video = asset_or_skip(VIDEO)
+    addr = f"ipc://{tmp_path}/cmd"
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.bind(addr)
+    clips = CaptureClips("cam1", 0, ClipsConfig(dir=str(tmp_path / "clips"), pre_s=3, post_s=2).model_dump(),
+                         addr, mic_rate=None)
+    clips.start()
+    container = clips.wrap(av.open(str(video)))
+    stream = container.streams.video[0]
+    sent, last = False, 0.0
+    for p in container.demux(stream):
+        if not p.size:
+            continue
+        clips.on_packet(p, stream)
+        last = float(p.pts * p.time_base)
+        if last > 8.5 and not sent:  # the frame loop raises events just after their packets
+            if close_early:
+                container.close()
+                break
+            push.send(pickle.dumps(("event", _event("start", 6.0), b"\xff\xd8\xff")))
+            push.send(pickle.dumps(("event", _event("end", 8.0), None)))
+            sent = True
+        if last > 20.0:
+            break
+    if close_early:
+        push.send(pickle.dumps(("event", _event("start", 6.0), b"\xff\xd8\xff")))
+        push.send(pickle.dumps(("event", _event("end", 8.0), None)))
+    else:
+        container.close()
+    clips.finish()
+    push.close()
+    msgs = clips.messages()
+    done = [m[1] for m in msgs if m[0] == "clip"]
+    assert len(done) == 1 and done[0].record.status == "complete", msgs
+    rec = done[0].record
+    orig = _original(video)
+    frame_s, reorder_s = 0.1, max(o[1] - o[2] for o in orig)  # 10 fps; B-frames show after decode time
+    want = min(last, 10.0)  # end + post_s, or the last packet there was
+    assert rec.start_s <= 3.0 and want - frame_s - 1e-6 <= rec.end_s <= want + reorder_s + frame_s
+    assert ClipIndex(tmp_path / "clips").abspath(rec.snapshot).read_bytes()[:3] == b"\xff\xd8\xff"
+    data = _video_packets(ClipIndex(tmp_path / "clips").abspath(rec.path))
+    first = _run_start(orig, data)
+    assert [o[0] for o in orig[first:first + len(data)]] == data
+    assert msgs[-1][0] == "clipstats" and msgs[-1][1]["clips_complete"] == 1 and msgs[-1][1]["open"] == []
+
+
+def test_capture_clips_drop_newest_packet_when_the_clip_thread_is_behind(tmp_path: Path) -> None:
+    from edge.node_clips import CaptureClips
+
+    video = asset_or_skip(VIDEO)
+    clips = CaptureClips("cam1", 0, ClipsConfig(dir=str(tmp_path)).model_dump(), "ipc://unused", mic_rate=None,
+                         queue_size=2)  # not started: nothing takes packets off the queue
+    with av.open(str(video)) as c:
+        s = c.streams.video[0]
+        for _, p in zip(range(5), c.demux(s), strict=False):
+            clips.on_packet(p, s)
+    assert clips.packets_dropped == 3
