@@ -34,7 +34,7 @@ from detectors.gating import DetectionPlanner, DetectPlan
 from detectors.types import PERSON_CLASS_ID, Detections, Event, Frame
 from edge.capture import CaptureSpec, capture_main
 from edge.config import NodeConfig
-from edge.detector_pool import DetectorPool
+from edge.detector_pool import DetectorPool, affinity, default_worker_spec
 from edge.frame_ring import FrameRing, RingSpec
 from edge.node_stats import NodeStats
 from edge.pipeline import CameraPipeline
@@ -109,7 +109,7 @@ class Node:
 
         cv2.setNumThreads(1)  # the motion gate works on small frames: threads would cost more than they save
         rt = self.cfg.runtime
-        workers = rt.detector_workers or max(1, len(_affinity()))
+        workers = rt.detector_workers or max(1, len(affinity()))
         pool = DetectorPool(self.worker_spec, workers=workers, inflight_per_worker=rt.inflight_per_worker)
         tmp = tempfile.mkdtemp(prefix="hallwatch-node-")
         address = f"ipc://{tmp}/frames"
@@ -337,21 +337,6 @@ class Node:
             snap["clips"] = self.clips.stats()
         for sink in self.stats_sinks:
             sink(snap)
-
-
-def default_worker_spec(cfg: NodeConfig) -> WorkerSpec:
-    """Worker detectors from the node config: the full-frame model and, with gating on, the crop model."""
-    from edge.detect import crop_model_config
-
-    crop = crop_model_config(cfg) if cfg.gating.enabled else None
-    return WorkerSpec(full=cfg.model.model_dump(), crop=crop.model_dump() if crop else None,
-                      max_batch_jobs=cfg.runtime.max_batch_jobs)
-
-
-def _affinity() -> set[int]:
-    import os
-
-    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
 
 
 __all__ = ["Node", "RingSpec", "default_worker_spec"]
