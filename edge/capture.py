@@ -31,7 +31,7 @@ from edge.frame_ring import FrameRing
 from edge.sources import SourceError, VideoSource, is_live
 
 if TYPE_CHECKING:
-    from edge.node_clips import CaptureClips
+    from edge.capture_clips import CaptureClips
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def _frames(spec: CaptureSpec, clips: CaptureClips | None) -> tuple[Iterator[Fra
 def _clips(spec: CaptureSpec) -> CaptureClips | None:
     if spec.clips is None or spec.clip_address is None:
         return None
-    from edge.node_clips import CaptureClips
+    from edge.capture_clips import CaptureClips
 
     clips = CaptureClips(spec.camera_id, spec.index, spec.clips, spec.clip_address, mic_rate=spec.mic_rate)
     clips.start()

@@ -140,7 +140,7 @@ def test_capture_clips_record_from_commands_even_after_the_input_closed(tmp_path
 
     import zmq
 
-    from edge.node_clips import CaptureClips
+    from edge.capture_clips import CaptureClips
 
     video = asset_or_skip(VIDEO)
     addr = f"ipc://{tmp_path}/cmd"
@@ -190,7 +190,7 @@ def test_capture_clips_record_from_commands_even_after_the_input_closed(tmp_path
 
 
 def test_capture_clips_drop_newest_packet_when_the_clip_thread_is_behind(tmp_path: Path) -> None:
-    from edge.node_clips import CaptureClips
+    from edge.capture_clips import CaptureClips
 
     video = asset_or_skip(VIDEO)
     clips = CaptureClips("cam1", 0, ClipsConfig(dir=str(tmp_path)).model_dump(), "ipc://unused", mic_rate=None,
