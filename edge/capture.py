@@ -22,12 +22,16 @@ import pickle
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import av
 
 from detectors.types import Frame
 from edge.frame_ring import FrameRing
 from edge.sources import SourceError, VideoSource, is_live
+
+if TYPE_CHECKING:
+    from edge.capture_clips import CaptureClips
 
 log = logging.getLogger(__name__)
 
@@ -48,27 +52,34 @@ class CaptureSpec:
     stats_every_s: float = 2.0
     reconnect_max_s: float = 30.0
     nice: int = 0
+    speed: float = 1.0  # paced files: play this many times faster than real time (tests, demos)
+    clips: dict | None = None  # ClipsConfig of the node: record evidence clips here (edge/node_clips.py)
+    clip_address: str | None = None  # where the node sends this camera's clip commands
+    mic_rate: int | None = None  # sample rate of microphone audio for this camera's clips
 
 
 class _SeekingSource(VideoSource):
-    """A file source that starts `start_s` seconds in (at the keyframe before)."""
+    """A source that starts `start_s` seconds in (at the keyframe before); with `clips`, its containers
+    are closed only once the clip recorder using their stream is done (edge/node_clips.py)."""
 
-    def __init__(self, *args, start_s: float = 0.0, **kw) -> None:
-        super().__init__(*args, **kw)
+    def __init__(self, *args, start_s: float = 0.0, clips: CaptureClips | None = None, **kw) -> None:
+        super().__init__(*args, on_packet=clips.on_packet if clips else None, **kw)
         self.start_s = start_s
+        self.clips = clips
 
     def _open(self) -> av.container.InputContainer:
         container = super()._open()
         if self.start_s > 0:
             container.seek(int(self.start_s * av.time_base), backward=True, any_frame=False)
-        return container
+        return self.clips.wrap(container) if self.clips is not None else container
 
 
 class PacedFile:
     """Frames of a file at its own rate from `start_s`, optionally looping; `late` counts frames behind."""
 
-    def __init__(self, spec: CaptureSpec) -> None:
+    def __init__(self, spec: CaptureSpec, clips: CaptureClips | None = None) -> None:
         self.spec = spec
+        self.clips = clips
         self.late = 0
         self._decoded_before = 0
         self._src: VideoSource | None = None
@@ -85,12 +96,14 @@ class PacedFile:
             if self._src is not None:
                 self._decoded_before += self._src.stats.decoded
             src = self._src = _SeekingSource(s.camera_id, s.source, detect_fps=s.detect_fps, live=False,
-                                             decoder_threads=s.decoder_threads, start_s=start)
+                                             decoder_threads=s.decoder_threads, start_s=start, clips=self.clips)
+            if self.clips is not None:
+                self.clips.ts_offset = offset
             last = 0.0
             for frame in src:
                 ts = offset + frame.ts
                 if s.paced:
-                    lag = time.monotonic() - (t_wall0 + ts)
+                    lag = time.monotonic() - (t_wall0 + ts / s.speed)
                     if lag < 0:
                         time.sleep(-lag)
                     elif lag > s.late_after_s:
@@ -103,13 +116,36 @@ class PacedFile:
             start = 0.0
 
 
-def _frames(spec: CaptureSpec) -> tuple[Iterator[Frame], PacedFile | VideoSource]:
+def _frames(spec: CaptureSpec, clips: CaptureClips | None) -> tuple[Iterator[Frame], PacedFile | VideoSource]:
     if is_live(spec.source):
-        src = VideoSource(spec.camera_id, spec.source, detect_fps=spec.detect_fps, live=True,
-                          decoder_threads=spec.decoder_threads, reconnect_max_s=spec.reconnect_max_s)
+        if clips is not None:
+            clips.live = True
+        src = _SeekingSource(spec.camera_id, spec.source, detect_fps=spec.detect_fps, live=True, clips=clips,
+                             decoder_threads=spec.decoder_threads, reconnect_max_s=spec.reconnect_max_s)
         return iter(src), src
-    paced = PacedFile(spec)
+    paced = PacedFile(spec, clips)
     return iter(paced), paced
+
+
+def _clips(spec: CaptureSpec) -> CaptureClips | None:
+    if spec.clips is None or spec.clip_address is None:
+        return None
+    from edge.capture_clips import CaptureClips
+
+    clips = CaptureClips(spec.camera_id, spec.index, spec.clips, spec.clip_address, mic_rate=spec.mic_rate)
+    clips.start()
+    return clips
+
+
+def _send_clips(sock, spec: CaptureSpec, clips: CaptureClips | None) -> None:  # noqa: ANN001 - zmq socket
+    for kind, payload in clips.messages() if clips is not None else ():
+        sock.send(pickle.dumps((kind, spec.index, payload)))
+
+
+def _wait_released(ring: FrameRing | None, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while ring is not None and ring.held() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiprocessing Event
@@ -125,7 +161,8 @@ def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiproc
     sock.setsockopt(zmq.LINGER, 2000)
     sock.connect(spec.address)
     ring: FrameRing | None = None
-    frames, src = _frames(spec)
+    clips = _clips(spec)
+    frames, src = _frames(spec, clips)
     last_stats = time.monotonic()
     reason = "ended"
     try:
@@ -139,6 +176,7 @@ def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiproc
             got = ring.put(frame.image, frame.ts)
             if got is not None:
                 sock.send(pickle.dumps(("frame", spec.index, got[0], got[1], frame.ts, time.time())))
+            _send_clips(sock, spec, clips)
             now = time.monotonic()
             if now - last_stats >= spec.stats_every_s:
                 last_stats = now
@@ -149,11 +187,13 @@ def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiproc
     finally:
         if ring is not None:
             sock.send(pickle.dumps(("stats", spec.index, _stats(ring, src))))
+        if clips is not None:  # the node handles the frames still queued (their events reach the clips)
+            _wait_released(ring)
+            clips.finish()
+            _send_clips(sock, spec, clips)
         sock.send(pickle.dumps(("eof", spec.index, reason)))
+        _wait_released(ring)
         if ring is not None:
-            deadline = time.monotonic() + 5.0
-            while ring.held() and time.monotonic() < deadline:
-                time.sleep(0.05)
             ring.close()
         sock.close()
 

@@ -59,6 +59,7 @@ def _stats_file(path: str | None):  # noqa: ANN202 - returns a stats sink
 def cmd_edge(args: argparse.Namespace) -> int:
     from edge.config import load_config
     from edge.node import Node
+    from edge.sources import SourceError
 
     cfg = load_config(args.config)
     if args.no_gating:
@@ -76,7 +77,14 @@ def cmd_edge(args: argparse.Namespace) -> int:
         sinks.append(publisher.publish_event)
         stats_sinks.append(publisher.publish_stats)
         hooks.append(WindowStates(publisher))
-    node = Node(cfg, event_sinks=sinks, stats_sinks=stats_sinks, frame_hooks=hooks)
+    try:  # clips recover their index, microphones are checked and librosa warmed up here
+        node = Node(cfg, event_sinks=sinks, stats_sinks=stats_sinks, frame_hooks=hooks)
+    except (SourceError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        events.close()
+        if publisher is not None:
+            publisher.stop()
+        return 2
     signal.signal(signal.SIGTERM, lambda *_: node.stop())
     try:
         node.run(args.duration)

@@ -20,12 +20,15 @@ import tempfile
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from detectors.types import Detections
 from edge.workers import ONE_THREAD_ENV, Job, Result, WorkerSpec, worker_main
+
+if TYPE_CHECKING:
+    from edge.config import NodeConfig
 
 QueuePolicy = Literal["latest_per_camera"]
 QUEUE_POLICY: QueuePolicy = "latest_per_camera"
@@ -204,3 +207,17 @@ class DetectorPool:
         with contextlib.suppress(OSError):
             os.remove(os.path.join(self._dir, "detect"))
             os.rmdir(self._dir)
+
+
+def default_worker_spec(cfg: NodeConfig) -> WorkerSpec:
+    """Worker detectors from the node config: the full-frame model and, with gating on, the crop model."""
+    from edge.detect import crop_model_config
+
+    crop = crop_model_config(cfg) if cfg.gating.enabled else None
+    return WorkerSpec(full=cfg.model.model_dump(), crop=crop.model_dump() if crop else None,
+                      max_batch_jobs=cfg.runtime.max_batch_jobs)
+
+
+def affinity() -> set[int]:
+    """The CPU cores this process may run on."""
+    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))

@@ -11,6 +11,8 @@ costs latency up to that bound, and a detector that cannot keep up costs stale f
 counted as `ring_dropped`) and the detector pool's own bound, every queue of the node is bounded, and
 every drop is counted and published in the stats. The per-frame steps are the same as replay's
 (`detectors.gating` + `edge.pipeline.CameraPipeline`), split so each stage's CPU time can be measured.
+With `clips:` each capture process records its camera's clips (edge/node_clips.py); windows with a
+microphone get their audio read on threads and judged after each frame (edge/node_audio.py).
 """
 
 from __future__ import annotations
@@ -18,21 +20,21 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import pickle
+import shutil
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from detectors.gating import DetectionPlanner, DetectPlan
-from detectors.types import PERSON_CLASS_ID, Detections, Event
+from detectors.types import PERSON_CLASS_ID, Detections, Event, Frame
 from edge.capture import CaptureSpec, capture_main
 from edge.config import NodeConfig
-from edge.detector_pool import DetectorPool
+from edge.detector_pool import DetectorPool, affinity, default_worker_spec
 from edge.frame_ring import FrameRing, RingSpec
 from edge.node_stats import NodeStats
 from edge.pipeline import CameraPipeline
@@ -71,7 +73,7 @@ class Node:
     def __init__(self, cfg: NodeConfig, *, event_sinks: list[EventSink] | None = None,
                  stats_sinks: list[StatsSink] | None = None, worker_spec: WorkerSpec | None = None,
                  capture_overrides: Callable[[CaptureSpec], CaptureSpec] | None = None,
-                 frame_hooks: list[FrameHook] | None = None) -> None:
+                 frame_hooks: list[FrameHook] | None = None, file_speed: float = 1.0) -> None:
         self.cfg = cfg
         self.event_sinks = list(event_sinks or [])
         self.frame_hooks = list(frame_hooks or [])
@@ -81,6 +83,19 @@ class Node:
         self.stats = NodeStats([c.id for c in cfg.cameras])
         self._stop = mp.get_context("spawn").Event()
         self._cams = [_Cam(i, c.id, CameraPipeline(cfg, c.id, _no_inline_detector)) for i, c in enumerate(cfg.cameras)]
+        self.file_speed = file_speed  # file cameras and microphones play this many times real time (tests)
+        self.clips = self.audio = None  # evidence clips (edge/node_clips.py), microphones (edge/node_audio.py)
+        if cfg.clips is not None:
+            from edge.node_clips import LiveClips
+
+            self.clips = LiveClips(cfg)
+            self.event_sinks.append(self.clips.on_event)
+        if any(w.microphone for w in cfg.windows):
+            from edge.node_audio import NodeAudio
+
+            self.audio = NodeAudio.build(cfg, speed=file_speed)
+            if self.clips is not None and self.audio is not None:
+                self.audio.hooks.append(self.clips.on_input_audio)
 
     def stop(self) -> None:
         self._stop.set()
@@ -94,14 +109,18 @@ class Node:
 
         cv2.setNumThreads(1)  # the motion gate works on small frames: threads would cost more than they save
         rt = self.cfg.runtime
-        workers = rt.detector_workers or max(1, len(_affinity()))
+        workers = rt.detector_workers or max(1, len(affinity()))
         pool = DetectorPool(self.worker_spec, workers=workers, inflight_per_worker=rt.inflight_per_worker)
         tmp = tempfile.mkdtemp(prefix="hallwatch-node-")
         address = f"ipc://{tmp}/frames"
         sock = zmq.Context.instance().socket(zmq.PULL)
         sock.setsockopt(zmq.LINGER, 0)
         sock.bind(address)
-        procs = self._start_captures(address)
+        if self.audio is not None:
+            self.audio.start()
+        procs = self._start_captures(address, tmp)
+        if self.clips is not None:
+            self.clips.start()
         for cam in self._cams:
             cam.planner = DetectionPlanner(self.cfg.gating, crop_wh=pool.crop_hw[::-1], full_wh=pool.full_hw[::-1])
         self.stats.start(workers=workers, processes=procs + pool.processes)
@@ -127,6 +146,8 @@ class Node:
                     next_stats = now + rt.stats_every_s
                     self._publish_stats()
                 ready = dict(poller.poll(50))
+                if self.audio is not None:
+                    self.audio.drain()
                 if sock in ready:
                     self._drain_frames(sock, pool)
                 if pool.socket in ready:
@@ -138,7 +159,11 @@ class Node:
             for res in pool.drain(5.0):
                 self._on_result(res, pool, process=False)
             self._release_all()
-            self._shutdown_drain(sock)
+            self._shutdown_drain(sock, 60.0 if self.clips is not None else 10.0)
+            if self.audio is not None:
+                self.audio.stop()
+            if self.clips is not None:
+                self._emit(self.clips.finish())
             for p in procs:
                 p.join(10)
                 if p.is_alive():
@@ -148,20 +173,20 @@ class Node:
             for cam in self._cams:
                 if cam.ring is not None:
                     cam.ring.close()
-            Path(tmp, "frames").unlink(missing_ok=True)
-            Path(tmp).rmdir()
+            shutil.rmtree(tmp, ignore_errors=True)
         self._publish_stats()
         return self.stats
 
     # ---- processes -------------------------------------------------------------------------------------
-    def _start_captures(self, address: str) -> list:
+    def _start_captures(self, address: str, tmp: str) -> list:
         ctx = mp.get_context("spawn")
         rt = self.cfg.runtime
         procs = []
         for cam, c in zip(self._cams, self.cfg.cameras, strict=True):
             spec = CaptureSpec(cam.index, c.id, c.source, c.detect_fps, address, decoder_threads=c.decoder_threads,
                                ring_slots=rt.ring_slots, late_after_s=rt.late_after_s,
-                               reconnect_max_s=c.reconnect_max_s, nice=rt.capture_nice)
+                               reconnect_max_s=c.reconnect_max_s, nice=rt.capture_nice, speed=self.file_speed,
+                               **(self.clips.capture_kwargs(c.id, tmp) if self.clips is not None else {}))
             if self.capture_overrides is not None:
                 spec = self.capture_overrides(spec)
             p = ctx.Process(target=capture_main, args=(spec, self._stop), daemon=True, name=f"hallwatch-capture-{c.id}")
@@ -170,32 +195,16 @@ class Node:
         return procs
 
     def _shutdown_drain(self, sock, timeout_s: float = 10.0) -> None:  # noqa: ANN001 - a zmq socket
-        """After stop: hand back frames still in the socket, take the captures' last stats, until every
-        capture said eof (so each can remove its ring)."""
-        import zmq
-
+        """After stop: hand back frames still in the socket, take the captures' last stats (and clips),
+        until every capture said eof (so each can remove its ring)."""
         deadline = time.monotonic() + timeout_s
         while not all(c.eof for c in self._cams) and time.monotonic() < deadline:
-            if not sock.poll(100):
-                continue
-            while True:
-                try:
-                    msg = pickle.loads(sock.recv(zmq.NOBLOCK))
-                except zmq.Again:
-                    break
-                cam = self._cams[msg[1]]
-                if msg[0] == "frame" and cam.ring is not None:
-                    cam.ring.retain(msg[2], msg[3])
-                    self._drop(cam, msg, "shutdown")
-                elif msg[0] == "hello":
-                    cam.ring = FrameRing.attach(msg[2])
-                elif msg[0] == "stats":
-                    self.stats.capture(cam.id, msg[2])
-                elif msg[0] == "eof":
-                    cam.eof = True
+            if sock.poll(100):
+                self._drain_frames(sock, None)
 
     # ---- frames ----------------------------------------------------------------------------------------
-    def _drain_frames(self, sock, pool: DetectorPool) -> None:  # noqa: ANN001 - a zmq socket
+    def _drain_frames(self, sock, pool: DetectorPool | None) -> None:  # noqa: ANN001 - a zmq socket
+        """Handle every message waiting from the captures; without a pool (shutdown) frames are dropped."""
         import zmq
 
         while True:
@@ -205,13 +214,18 @@ class Node:
                 return
             cam = self._cams[msg[1]]
             kind = msg[0]
-            if kind == "frame":
+            if kind == "frame" and pool is not None:
                 self._on_frame(cam, msg, pool)
+            elif kind == "frame" and cam.ring is not None:
+                cam.ring.retain(msg[2], msg[3])
+                self._drop(cam, msg, "shutdown")
             elif kind == "hello":
                 cam.ring = FrameRing.attach(msg[2])
             elif kind == "stats":
                 cam.capture = msg[2]
                 self.stats.capture(cam.id, msg[2])
+            elif kind in ("clip", "clipstats") and self.clips is not None:
+                self.clips.on_capture(kind, cam.id, msg[2])
             elif kind == "eof":
                 cam.eof = True
                 log.info("camera %s: capture %s", cam.id, msg[2])
@@ -273,15 +287,25 @@ class Node:
             tracked = cam.pipeline.tracker.update(people[people.class_id == PERSON_CLASS_ID], ts)
         with self.stats.timed("rules"):
             events = cam.pipeline.apply_rules(tracked, wh, ts)
+        if self.audio is not None:
+            with self.stats.timed("rules"):
+                counts = {w: n for c in self._cams for w, n in c.pipeline.state.counter_people().items()}
+                events = events + self.audio.update(ts, counts)
         with self.stats.timed("publishing"):
-            for ev in events:
-                for sink in self.event_sinks:
-                    sink(ev)
+            self._emit(events)
             for hook in self.frame_hooks:
                 hook(cam.id, cam.pipeline, events)
+            if self.clips is not None:  # pending events go to the capture (a start with this frame)
+                self.clips.on_frame(cam.id, Frame(ts, image), cam.pipeline.state.people)
+                self._emit(self.clips.poll())
         cam.ring.release(slot, gen)
         self.stats.count(cam.id, "processed")
         self.stats.count(cam.id, "events", len(events))
+
+    def _emit(self, events: list[Event]) -> None:
+        for ev in events:
+            for sink in self.event_sinks:
+                sink(ev)
 
     def _drop(self, cam: _Cam, msg: tuple, why: str) -> None:
         assert cam.ring is not None
@@ -307,23 +331,12 @@ class Node:
             if cam.planner is not None:
                 self.stats.gating(cam.id, cam.planner.stats)
         snap = self.stats.as_dict()
+        if self.audio is not None:
+            snap["audio"] = self.audio.levels()
+        if self.clips is not None:
+            snap["clips"] = self.clips.stats()
         for sink in self.stats_sinks:
             sink(snap)
-
-
-def default_worker_spec(cfg: NodeConfig) -> WorkerSpec:
-    """Worker detectors from the node config: the full-frame model and, with gating on, the crop model."""
-    from edge.detect import crop_model_config
-
-    crop = crop_model_config(cfg) if cfg.gating.enabled else None
-    return WorkerSpec(full=cfg.model.model_dump(), crop=crop.model_dump() if crop else None,
-                      max_batch_jobs=cfg.runtime.max_batch_jobs)
-
-
-def _affinity() -> set[int]:
-    import os
-
-    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
 
 
 __all__ = ["Node", "RingSpec", "default_worker_spec"]
