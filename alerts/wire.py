@@ -8,7 +8,7 @@ bytes and either returns a model or raises `WireError` whose `reason` is one sho
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -86,24 +86,25 @@ def _first_error(exc: ValidationError) -> str:
     return f"{loc}: {err['msg']}" + (f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
 
 
-def parse_event(payload: bytes) -> EventWire:
-    data = _load(payload, MAX_EVENT_BYTES)
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _parse_object(payload: bytes, max_bytes: int, model: type[_M]) -> _M:
+    data = _load(payload, max_bytes)
     if not isinstance(data, dict):
         raise WireError("schema", f"expected a JSON object, got {type(data).__name__}")
     try:
-        return EventWire.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise WireError("schema", _first_error(exc)) from None
+
+
+def parse_event(payload: bytes) -> EventWire:
+    return _parse_object(payload, MAX_EVENT_BYTES, EventWire)
 
 
 def parse_window_state(payload: bytes) -> WindowStateWire:
-    data = _load(payload, MAX_STATE_BYTES)
-    if not isinstance(data, dict):
-        raise WireError("schema", f"expected a JSON object, got {type(data).__name__}")
-    try:
-        return WindowStateWire.model_validate(data)
-    except ValidationError as exc:
-        raise WireError("schema", _first_error(exc)) from None
+    return _parse_object(payload, MAX_STATE_BYTES, WindowStateWire)
 
 
 def parse_status(payload: bytes) -> str:
