@@ -158,9 +158,9 @@ class ChattingRule:
             events.extend(self._step(g, now))
         return events
 
-    def close(self, now: float) -> list[Event]:
-        """End every active alert (the source ended); pending gatherings are forgotten."""
-        events = [self._end(g, now, "source_ended") for g in self._gatherings if g.started_at is not None]
+    def close(self, now: float, reason: str = "source_ended") -> list[Event]:
+        """End every active alert (the source ended, or the hall closed); pending gatherings are forgotten."""
+        events = [self._end(g, now, reason) for g in self._gatherings if g.started_at is not None]
         self._gatherings = []
         return events
 

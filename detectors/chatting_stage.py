@@ -106,6 +106,6 @@ class ChattingStage:
         self.last_points_m, self.last_staff = pts, staff
         return self.rule.update(pts, staff, now, people.tracker_id)
 
-    def close(self, now: float) -> list[Event]:
-        """End alerts still going on when the source ends."""
-        return self.rule.close(now)
+    def close(self, now: float, reason: str = "source_ended") -> list[Event]:
+        """End alerts still going on when the source ends (or the hall closes: `reason="closed"`)."""
+        return self.rule.close(now, reason)

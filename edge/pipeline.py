@@ -29,7 +29,8 @@ WallClock = Callable[[float], float | None]
 
 
 class Stage(Protocol):
-    """An extra per-frame rule stage (chatting, ...) fed with the tracked people of each analysed frame."""
+    """An extra per-frame rule stage (chatting, ...) fed with the tracked people of each analysed frame while
+    the hall is open; a stage with `close(now, reason)` has its alerts ended when the hall closes."""
 
     def update(self, people: Detections, frame_wh: tuple[int, int], now: float) -> list[Event]: ...
 
@@ -135,9 +136,20 @@ class CameraPipeline:
             if w.counter is not None:
                 st.in_counter[w.id] = w.counter.trigger(people, frame_wh)
             events += w.empty_post.update(int(mask.sum()), now, is_open)
-        for stage in self.stages:
-            events += stage.update(people, frame_wh, now)
+        if is_open:
+            for stage in self.stages:
+                events += stage.update(people, frame_wh, now)
+        elif self.state.is_open:  # the hall just closed: gatherings and the like end, nothing new starts
+            events += self._close_stages(now, "closed")
         self.state = st
+        return events
+
+    def _close_stages(self, now: float, reason: str) -> list[Event]:
+        events: list[Event] = []
+        for stage in self.stages:
+            closer = getattr(stage, "close", None)
+            if closer is not None:
+                events += closer(now, reason=reason)
         return events
 
     def window_states(self) -> dict[str, str]:
@@ -150,8 +162,5 @@ class CameraPipeline:
         for w in self.windows:
             if w.empty_post.active:
                 events.append(w.empty_post.end(now, 0, reason="source_ended"))
-        for stage in self.stages:
-            closer = getattr(stage, "close", None)
-            if closer is not None:
-                events += closer(now)
+        events += self._close_stages(now, "source_ended")
         return events
