@@ -1,7 +1,7 @@
 """Opening hours apply to every rule of the pipeline: at closing time a staff gathering's alert ends
 (reason "closed") and none starts while the hall is closed."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -16,7 +16,7 @@ CFG = {
     "rules": {"chatting": {"min_people": 3, "radius_m": 1.5, "after_s": 2, "clear_after_s": 1}},
     "schedule": {"timezone": "UTC", "open": ["09:00-10:00"]},
 }
-OPENS_AT = datetime(2026, 11, 30, 9, 59, 50, tzinfo=timezone.utc).timestamp()  # 10 s before closing
+OPENS_AT = datetime(2026, 11, 30, 9, 59, 50, tzinfo=UTC).timestamp()  # 10 s before closing
 
 
 def three_people_together() -> Detections:
