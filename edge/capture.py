@@ -151,11 +151,9 @@ def _wait_released(ring: FrameRing | None, timeout_s: float = 5.0) -> None:
 def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiprocessing Event
     """Process entry: decode until the source ends or `stop` is set, then wait for the ring to be handed
     back (the main process may still hold frames) and remove it."""
-    import cv2
     import zmq
 
     logging.basicConfig(level=logging.WARNING)
-    cv2.setNumThreads(1)  # colour conversion of one camera's frames: one core per capture process at most
     if spec.nice:
         os.nice(spec.nice)
     sock = zmq.Context.instance().socket(zmq.PUSH)

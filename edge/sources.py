@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from detectors.types import Frame
@@ -173,20 +172,7 @@ class VideoSource:
         if self.max_width and vf.width > self.max_width:
             h = int(round(vf.height * self.max_width / vf.width / 2) * 2)
             return vf.to_ndarray(format="bgr24", width=self.max_width, height=h)
-        return to_bgr(vf)
-
-
-def to_bgr(vf: av.VideoFrame) -> np.ndarray:
-    """BGR uint8 (H, W, 3) of a decoded frame.
-
-    Cameras send limited-range yuv420p; for those OpenCV's SIMD conversion of the three planes is 2.5x
-    cheaper than swscale's (1.2 against 3.1 ms for a 720p frame on this project's machine; mean
-    difference about 1 level of 255), which matters because it runs for every analysed frame of every
-    camera. Other formats (GIF palettes, full-range MJPEG, odd sizes) go through swscale.
-    """
-    if vf.format.name == "yuv420p" and vf.width % 2 == 0 and vf.height % 2 == 0:
-        return cv2.cvtColor(vf.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
-    return vf.to_ndarray(format="bgr24")
+        return vf.to_ndarray(format="bgr24")
 
 
 def probe_duration_s(source: str) -> float | None:
