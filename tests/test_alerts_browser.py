@@ -4,44 +4,23 @@ has no resolve button and is refused when trying anyway."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from alerts.central.service import run_central_in_thread
 from alerts.publisher import Publisher
 from tests.alerts_helpers import central_config, edge_config, make_event, post_clip
+from tests.browser import chromium, login
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
 
 
 @pytest.fixture
 def browser():
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("needs Debian chromium and chromium-driver (.ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-dev-shm-usage", "--window-size=1280,900"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    yield from chromium(window="1280,900")
 
 
 def _login(driver, url: str, user: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.get(url + "/login")
-    driver.find_element(By.ID, "username").send_keys(user)
-    driver.find_element(By.ID, "password").send_keys(f"{user}-pw")
-    driver.find_element(By.ID, "login").click()
+    login(driver, url, user, f"{user}-pw")  # the password central_config gives every test user
 
 
 def test_manager_sees_live_alert_acks_and_supervisor_cannot_resolve(tmp_path, mosquitto, browser):

@@ -4,7 +4,6 @@ calibration is refused in the page; a good one shows its grid and is saved."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -16,16 +15,15 @@ import uvicorn
 
 from calibration.app import create_calibration_app
 from edge.config import load_config
+from tests.browser import SKIP_REASON, chromium, have_chromium
 from tests.calib_fixtures import CONFIG_TEXT, make_config, real_speech, red_blob_detector
 
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-webdriver = pytest.importorskip("selenium.webdriver")
-if not (shutil.which(CHROMIUM) and shutil.which(DRIVER)):
-    pytest.skip("needs Debian chromium + chromium-driver", allow_module_level=True)
+pytest.importorskip("selenium.webdriver")
+if not have_chromium():
+    pytest.skip(SKIP_REASON, allow_module_level=True)
 
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -62,15 +60,9 @@ def server(tmp_path, request):
 
 @pytest.fixture
 def browser():
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--window-size=1400,900"):
-        opts.add_argument(flag)
-    drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    drv.set_script_timeout(20)
-    yield drv
-    drv.quit()
+    for drv in chromium(window="1400,900"):
+        drv.set_script_timeout(20)
+        yield drv
 
 
 def _wait(drv, cond, timeout=20):

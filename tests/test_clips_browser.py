@@ -5,7 +5,6 @@ real central service, played with video and sound in the alert detail page by a 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import av
@@ -21,29 +20,15 @@ from storage.snapshot import render_snapshot
 from storage.uploader import ClipUploader
 from tests.alerts_helpers import central_config, wait_for
 from tests.assets import asset_or_skip
+from tests.browser import chromium, login
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 pytestmark = [pytest.mark.browser, pytest.mark.assets, pytest.mark.slow]
 START, END = 30.0, 34.0
 
 
 @pytest.fixture
 def browser():
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("needs Debian chromium and chromium-driver (.ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
-                "--window-size=1280,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    yield from chromium("--autoplay-policy=no-user-gesture-required", window="1280,1000")
 
 
 def _frame_at(video: Path, t: float):
@@ -112,10 +97,7 @@ def test_supervisor_plays_recorded_clip_with_sound_and_keeps_it(tmp_path: Path, 
         update = clip_update(Event(**{**event.__dict__, "state": "end", "t": END}), urls["video"], t=END + 10)
         central.ingest.handle("hallwatch/hall1/n1/events", update.to_json().encode())
 
-        browser.get(handle.url + "/login")
-        browser.find_element(By.ID, "username").send_keys("supervisor")
-        browser.find_element(By.ID, "password").send_keys("supervisor-pw")
-        browser.find_element(By.ID, "login").click()
+        login(browser, handle.url, "supervisor", "supervisor-pw")
         WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.ID, "whoami")))
         with central.sessions() as s:
             alarm_id = s.scalars(select(Alarm.id).where(Alarm.event_id == event.event_id)).one()
