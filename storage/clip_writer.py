@@ -155,7 +155,7 @@ class ClipWriter:
                 self._mic.close()
         finally:
             self._out.close()
-        _fsync_file(self.path)
+        _fsync(self.path)
 
     def abort(self) -> None:
         with contextlib.suppress(OSError, av.error.FFmpegError):  # the file is thrown away anyway
@@ -217,9 +217,9 @@ def finalize_part(part: Path, final: Path) -> FinalClip:
     if n_video == 0:
         tmp.unlink(missing_ok=True)
         raise ValueError(f"{part.name}: no readable video packet")
-    _fsync_file(tmp)
+    _fsync(tmp)
     os.replace(tmp, final)
-    _fsync_dir(final.parent)
+    _fsync(final.parent)
     part.unlink(missing_ok=True)
     size, digest = file_sha256(final)
     return FinalClip(final, size, digest, n_video, first, last, truncated)
@@ -262,7 +262,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
 
 
 def _safe_close(container: Any) -> None:
@@ -270,15 +270,8 @@ def _safe_close(container: Any) -> None:
         container.close()
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a directory's entries (a rename in it), to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
