@@ -48,21 +48,6 @@ class Pacer:
             time.sleep(ahead)
 
 
-class WindowStatePublisher:
-    """Frame hook publishing each window's retained state (staffed / empty / closed) when it changes."""
-
-    def __init__(self, replay, publisher) -> None:
-        self.replay = replay
-        self.publisher = publisher
-        self.last: dict[str, str] = {}
-
-    def __call__(self, camera_id, frame, events) -> None:
-        for window, state in self.replay.pipelines[camera_id].window_states().items():
-            if self.last.get(window) != state:
-                self.last[window] = state
-                self.publisher.publish_window_state(window, state, None)
-
-
 def _score(events) -> str:
     from evaluation.labels import intervals_from_events, load_truth
     from evaluation.matching import metrics
@@ -91,12 +76,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.replay_only:
         from alerts.central.demo import start_demo_stack
         from alerts.publisher import Publisher
+        from edge.window_states import WindowStates
 
         stack = start_demo_stack(out_dir, http_port=args.port)
         publisher = Publisher(stack.mqtt, cfg.site, cfg.node)
         publisher.start()
         replay.event_sinks.append(publisher.publish_event)
-        replay.frame_hooks.append(WindowStatePublisher(replay, publisher))
+        states = WindowStates(publisher)
+        replay.frame_hooks.append(lambda cam, frame, events: states.publish_changes(replay.pipelines[cam]))
         users = ", ".join(f"{u} / {p}" for u, p in stack.creds.items() if u != "edge_token")
         print(f"\nDashboard: {stack.url}   (log in as one of: {users})\n")
     from edge.clip_recorder import demo_clips  # evidence clips, uploaded to the dashboard when it runs

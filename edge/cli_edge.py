@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.types import Event
+from edge.window_states import WindowStates
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +30,6 @@ class JsonlSink:
 
     def close(self) -> None:
         self._f.close()
-
-
-class WindowStates:
-    """Frame hook: publish a window's retained state (staffed / empty / closed) when it changes."""
-
-    def __init__(self, publisher: Any) -> None:
-        self.publisher = publisher
-        self.last: dict[str, str] = {}
-
-    def __call__(self, camera_id: str, pipeline: Any, events: list[Event]) -> None:
-        for window, state in pipeline.window_states().items():
-            if self.last.get(window) != state:
-                self.last[window] = state
-                self.publisher.publish_window_state(window, state, None)
 
 
 def _stats_file(path: str | None):  # noqa: ANN202 - returns a stats sink
