@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -38,7 +38,6 @@ class SourceStats:
     decode_errors: int = 0
     reconnects: int = 0
     last_error: str | None = None
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 def is_live(source: str) -> bool:
