@@ -170,7 +170,8 @@ class Frame:
 
     Attributes:
         ts: seconds; presentation time since source start for files, capture epoch time for live sources.
-        image: uint8 array (H, W, 3), BGR.
+        image: uint8 array (H, W, 3), BGR; or, from a source asked for "i420" (the live node's capture),
+            the decoded planar YUV 4:2:0 buffer (H * 3 / 2, W) (see detectors.i420).
         index: running number of the frame in its source (decoded frames, before fps resampling).
     """
 
@@ -180,7 +181,8 @@ class Frame:
 
     @property
     def wh(self) -> tuple[int, int]:
-        return int(self.image.shape[1]), int(self.image.shape[0])
+        rows = self.image.shape[0] if self.image.ndim == 3 else self.image.shape[0] * 2 // 3  # I420
+        return int(self.image.shape[1]), int(rows)
 
 
 @dataclass(frozen=True)

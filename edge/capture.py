@@ -9,6 +9,9 @@ Messages to the main process (pickled tuples on a PUSH socket):
 The ring is the bounded queue (policy drop_newest, see edge.frame_ring); the socket's high-water mark is
 above the slot count, so a send never blocks.
 
+Frames are stored as the decoder made them (I420, `pixel_format`): the capture converts nothing; the node
+reads the Y plane for motion and the detector converts only its crops (detectors.i420).
+
 `PacedFile` plays a file like a live camera: from `start_s` into it, at its own frame rate (sleeping until
 each frame is due), looping at the end, timestamps continuing; a frame decoded later than `late_after_s`
 after it was due counts as late (the node's CPU is not keeping up with decoding).
@@ -56,6 +59,7 @@ class CaptureSpec:
     clips: dict | None = None  # ClipsConfig of the node: record evidence clips here (edge/node_clips.py)
     clip_address: str | None = None  # where the node sends this camera's clip commands
     mic_rate: int | None = None  # sample rate of microphone audio for this camera's clips
+    pixel_format: str = "i420"  # what the ring holds: the decoder's I420 (half of BGR's bytes, no conversion)
 
 
 class _SeekingSource(VideoSource):
@@ -96,7 +100,8 @@ class PacedFile:
             if self._src is not None:
                 self._decoded_before += self._src.stats.decoded
             src = self._src = _SeekingSource(s.camera_id, s.source, detect_fps=s.detect_fps, live=False,
-                                             decoder_threads=s.decoder_threads, start_s=start, clips=self.clips)
+                                             decoder_threads=s.decoder_threads, start_s=start, clips=self.clips,
+                                             pixel_format=s.pixel_format)
             if self.clips is not None:
                 self.clips.ts_offset = offset
             last = 0.0
@@ -121,7 +126,8 @@ def _frames(spec: CaptureSpec, clips: CaptureClips | None) -> tuple[Iterator[Fra
         if clips is not None:
             clips.live = True
         src = _SeekingSource(spec.camera_id, spec.source, detect_fps=spec.detect_fps, live=True, clips=clips,
-                             decoder_threads=spec.decoder_threads, reconnect_max_s=spec.reconnect_max_s)
+                             decoder_threads=spec.decoder_threads, reconnect_max_s=spec.reconnect_max_s,
+                             pixel_format=spec.pixel_format)
         return iter(src), src
     paced = PacedFile(spec, clips)
     return iter(paced), paced
@@ -171,7 +177,8 @@ def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiproc
                 reason = "stopped"
                 break
             if ring is None:
-                ring = FrameRing.create(spec.ring_slots, frame.image.shape)
+                ring = FrameRing.create(spec.ring_slots, frame.image.shape,
+                                        pixel_format="i420" if frame.image.ndim == 2 else "bgr24")
                 sock.send(pickle.dumps(("hello", spec.index, ring.spec)))
             got = ring.put(frame.image, frame.ts)
             if got is not None:

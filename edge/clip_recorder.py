@@ -169,6 +169,10 @@ class NodeClips:
         if event.clip is None and event.camera in self._pending:
             self._pending[event.camera].append(event)
 
+    def has_pending(self, cam_id: str) -> bool:
+        """Whether the camera has events waiting for its next frame (`on_frame` is a no-op otherwise)."""
+        return bool(self._pending.get(cam_id))
+
     def on_frame(self, cam_id: str, frame: Frame, people: Detections) -> None:
         rec = self.recorders.get(cam_id)
         for ev in self._pending[cam_id]:

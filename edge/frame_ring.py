@@ -2,7 +2,8 @@
 
 One ring per camera, one shared-memory block:
     header: written[S] int64, released[S] int64, ts[S] float64
-    pixels: S slots of (H, W, 3) uint8
+    pixels: S slots of one frame each: (H, W, 3) uint8 BGR, or (H * 3 / 2, W) uint8 I420 (detectors.i420:
+            the decoder's own format, half the bytes, converted only where a detector needs pixels)
 Every cell has exactly one writing process, so no locks are needed:
   - the capture process (the ring's *writer*) bumps `written[s]` after filling slot s: that is the frame's
     generation, sent with the slot number in a small pyzmq message;
@@ -26,10 +27,13 @@ from typing import Literal
 
 import numpy as np
 
+from detectors import i420
+
 log = logging.getLogger(__name__)
 
 DropPolicy = Literal["drop_newest"]
 DROP_POLICY: DropPolicy = "drop_newest"
+PixelFormat = Literal["bgr24", "i420"]
 
 
 class StaleSlotError(RuntimeError):
@@ -38,11 +42,19 @@ class StaleSlotError(RuntimeError):
 
 @dataclass(frozen=True)
 class RingSpec:
-    """What another process needs to attach: the shared-memory name, slot count and frame shape (H, W, 3)."""
+    """What another process needs to attach: the shared-memory name, slot count, a slot's array shape
+    ((H, W, 3) for bgr24, (H * 3 / 2, W) for i420) and the pixel format."""
 
     name: str
     slots: int
-    shape: tuple[int, int, int]
+    shape: tuple[int, ...]
+    pixel_format: PixelFormat = "bgr24"
+
+    @property
+    def frame_hw(self) -> tuple[int, int]:
+        """(height, width) of the picture."""
+        return (self.shape[0], self.shape[1]) if self.pixel_format == "bgr24" else (self.shape[0] * 2 // 3,
+                                                                                    self.shape[1])
 
     @property
     def frame_bytes(self) -> int:
@@ -76,14 +88,20 @@ class FrameRing:
         self._holds: dict[int, int] = {}  # owner side: slot -> number of holders
 
     @classmethod
-    def create(cls, slots: int, shape: tuple[int, int, int], name: str | None = None) -> FrameRing:
+    def create(cls, slots: int, shape: tuple[int, ...], name: str | None = None, *,
+               pixel_format: PixelFormat = "bgr24") -> FrameRing:
         if slots < 2:
             raise ValueError(f"a frame ring needs at least 2 slots, got {slots}")
-        if len(shape) != 3 or shape[2] != 3 or min(shape) < 1:
-            raise ValueError(f"frame shape must be (H, W, 3), got {shape}")
-        size = RingSpec("", slots, tuple(shape)).total_bytes  # type: ignore[arg-type]
+        if pixel_format not in ("bgr24", "i420"):
+            raise ValueError(f"pixel format must be bgr24 or i420, got {pixel_format!r}")
+        if pixel_format == "bgr24" and (len(shape) != 3 or shape[2] != 3 or min(shape) < 1):
+            raise ValueError(f"bgr24 frame shape must be (H, W, 3), got {shape}")
+        if pixel_format == "i420" and (len(shape) != 2 or shape[0] % 3 or min(shape) < 1
+                                       or i420.i420_shape(shape[0] * 2 // 3, shape[1]) != tuple(shape)):
+            raise ValueError(f"i420 frame shape must be (H * 3 / 2, W) with H and W even, got {shape}")
+        size = RingSpec("", slots, tuple(shape)).total_bytes
         shm = shared_memory.SharedMemory(name=name, create=True, size=size)
-        spec = RingSpec(shm.name, slots, (int(shape[0]), int(shape[1]), int(shape[2])))
+        spec = RingSpec(shm.name, slots, tuple(int(n) for n in shape), pixel_format)
         ring = cls(spec, shm, owner=True)
         ring.written[:] = 0
         ring.released[:] = 0

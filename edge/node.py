@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors import i420
 from detectors.gating import DetectionPlanner, DetectPlan
 from detectors.types import PERSON_CLASS_ID, Detections, Event, Frame
 from edge.capture import CaptureSpec, capture_main
@@ -248,10 +249,11 @@ class Node:
         if time.time() - put_wall > self.cfg.runtime.late_after_s:
             self.stats.count(cam.id, "late")
         image = cam.ring.view(slot, gen)
+        grey = i420.luma(image) if cam.ring.spec.pixel_format == "i420" else image  # the gate's view: no copy
         with self.stats.timed("motion"):
-            motion = cam.planner.gate.update(image, ts)
+            motion = cam.planner.gate.update(grey, ts)
         with self.stats.timed("crop"):
-            plan = cam.planner.plan(image, ts, cam.pipeline.state.people, motion=motion)
+            plan = cam.planner.plan(grey, ts, cam.pipeline.state.people, motion=motion)
         if plan.kind == "skip":
             self._finish(cam, msg, plan, Detections.empty())
             return
@@ -280,7 +282,8 @@ class Node:
         assert cam.ring is not None and cam.planner is not None
         _, _, slot, gen, ts, _ = msg
         image = cam.ring.frames[slot]
-        wh = (int(image.shape[1]), int(image.shape[0]))
+        h, w = cam.ring.spec.frame_hw
+        wh = (w, h)
         with self.stats.timed("crop"):
             people = cam.planner.combine(plan, found)
         with self.stats.timed("tracking"):
@@ -296,7 +299,9 @@ class Node:
             for hook in self.frame_hooks:
                 hook(cam.id, cam.pipeline, events)
             if self.clips is not None:  # pending events go to the capture (a start with this frame)
-                self.clips.on_frame(cam.id, Frame(ts, image), cam.pipeline.state.people)
+                if self.clips.has_pending(cam.id):
+                    bgr = i420.to_bgr(image) if cam.ring.spec.pixel_format == "i420" else image
+                    self.clips.on_frame(cam.id, Frame(ts, bgr), cam.pipeline.state.people)
                 self._emit(self.clips.poll())
         cam.ring.release(slot, gen)
         self.stats.count(cam.id, "processed")

@@ -16,10 +16,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
 
+from detectors import i420
 from detectors.types import Frame
 
 log = logging.getLogger(__name__)
@@ -69,12 +71,15 @@ class VideoSource:
         on_packet: called with every encoded video packet (for the pre-roll ring), before decoding.
         live: force live/file behaviour; default from the source string.
         max_width: downscale analysed frames wider than this (keeps the aspect ratio); None keeps size.
+        pixel_format: "bgr24" yields (H, W, 3) BGR frames; "i420" yields the decoder's planar YUV 4:2:0 as
+            an (H * 3 / 2, W) buffer (detectors.i420), what the live node's capture puts in its rings. Both
+            convert the same way (OpenCV, BT.601), so live and replay see the same pixels.
     """
 
     def __init__(self, camera_id: str, source: str, *, detect_fps: float, decoder_threads: int = 1,
                  on_packet: PacketCallback | None = None, live: bool | None = None,
                  max_width: int | None = None, reconnect_max_s: float = 30.0,
-                 max_reconnects: int | None = None) -> None:
+                 max_reconnects: int | None = None, pixel_format: Literal["bgr24", "i420"] = "bgr24") -> None:
         if detect_fps <= 0:
             raise ValueError(f"camera {camera_id}: detect_fps must be > 0, got {detect_fps}")
         self.camera_id = camera_id
@@ -86,6 +91,9 @@ class VideoSource:
         self.max_width = max_width
         self.reconnect_max_s = reconnect_max_s
         self.max_reconnects = max_reconnects
+        if pixel_format not in ("bgr24", "i420"):
+            raise ValueError(f"camera {camera_id}: pixel_format must be 'bgr24' or 'i420', got {pixel_format!r}")
+        self.pixel_format = pixel_format
         self.stats = SourceStats()
         self.stream: av.video.stream.VideoStream | None = None
         if not self.live and not Path(source).exists():
@@ -159,7 +167,7 @@ class VideoSource:
                     # Stay on the grid (t0 + k * step) so resampling does not drift with jitter.
                     next_t = ts + step if next_t is None else max(next_t + step, ts + step * 0.5)
                     self.stats.yielded += 1
-                    yield Frame(ts=ts, image=self._to_bgr(vf), index=self.stats.decoded - 1)
+                    yield Frame(ts=ts, image=self._image(vf), index=self.stats.decoded - 1)
         except av.FFmpegError as exc:
             if self.live:
                 raise SourceError(f"camera {self.camera_id}: stream error: {exc}") from None
@@ -167,11 +175,18 @@ class VideoSource:
         finally:
             container.close()
 
-    def _to_bgr(self, vf: av.VideoFrame) -> np.ndarray:
-        if self.max_width and vf.width > self.max_width:
-            h = int(round(vf.height * self.max_width / vf.width / 2) * 2)
-            return vf.to_ndarray(format="bgr24", width=self.max_width, height=h)
-        return vf.to_ndarray(format="bgr24")
+    def _image(self, vf: av.VideoFrame) -> np.ndarray:
+        """The analysed frame in `pixel_format`. Even-sized 4:2:0 frames (what cameras send) are copied out
+        as decoded and converted by OpenCV; other formats and downscaling go through swscale."""
+        w, h = vf.width, vf.height
+        if self.max_width and w > self.max_width:
+            w, h = self.max_width, int(round(vf.height * self.max_width / vf.width / 2) * 2)
+        native = vf.format.name == "yuv420p" and (w, h) == (vf.width, vf.height) and not (w % 2 or h % 2)
+        if self.pixel_format == "bgr24":
+            return i420.to_bgr(vf.to_ndarray()) if native else vf.to_ndarray(format="bgr24", width=w, height=h)
+        if native:
+            return vf.to_ndarray()
+        return vf.to_ndarray(format="yuv420p", width=w & ~1, height=h & ~1)
 
 
 def probe_duration_s(source: str) -> float | None:

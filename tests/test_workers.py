@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 import pytest
 
+from detectors import i420
 from detectors.types import Detections
 from edge.detector_pool import DetectorPool
 from edge.frame_ring import FrameRing
@@ -49,24 +51,44 @@ def picture(x: int) -> np.ndarray:
     return img
 
 
+def make_rings(pixel_format: str) -> list[FrameRing]:
+    shape = SHAPE if pixel_format == "bgr24" else i420.i420_shape(*SHAPE[:2])
+    return [FrameRing.create(4, shape, pixel_format=pixel_format) for _ in range(3)]
+
+
 @pytest.fixture
 def rings():
-    made = [FrameRing.create(4, SHAPE) for _ in range(3)]
+    made = make_rings("i420")  # what the live node's captures make
     yield made
     for r in made:
         r.close()
 
 
-def test_workers_read_frames_by_reference_and_map_crops_back(rings: list[FrameRing]) -> None:
+@pytest.fixture(params=["bgr24", "i420"])
+def both_rings(request):
+    made = make_rings(request.param)
+    yield made
+    for r in made:
+        r.close()
+
+
+def stored(ring: FrameRing, image: np.ndarray) -> np.ndarray:
+    """The BGR picture as the ring holds it (I420 rings: as a camera's decoder would deliver it)."""
+    return cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420) if ring.spec.pixel_format == "i420" else image
+
+
+def test_workers_read_frames_by_reference_and_map_crops_back(both_rings: list[FrameRing]) -> None:
+    """Full frames and crops (cut at odd pixel positions) of BGR and I420 rings find the same boxes."""
+    rings = both_rings
     pool = DetectorPool(WorkerSpec(full={}, factory="tests.test_workers:fast_pair"), workers=2)
     try:
         expected = {}
         for cam, ring in enumerate(rings):
-            x = 10 + 30 * cam
-            slot, gen = ring.put(picture(x), 0.0)  # type: ignore[misc]
+            x = 11 + 30 * cam
+            slot, gen = ring.put(stored(ring, picture(x)), 0.0)  # type: ignore[misc]
             ring.retain(slot, gen)
             kind = "full" if cam == 0 else "regions"
-            regions = np.array([[x - 5, 10, x + 27, 42], [x - 5, 15, x + 27, 55]], np.int32)  # 1st cuts the person
+            regions = np.array([[x - 5, 9, x + 27, 42], [x - 5, 15, x + 27, 55]], np.int32)  # 1st cuts the person
             assert pool.submit(Job(cam, 0, ring.spec, slot, gen, kind, regions)) == []
             expected[cam] = [x, 20, x + 10, 50]
         results = pool.drain()
@@ -89,7 +111,7 @@ def test_overloaded_detector_drops_waiting_frames_by_policy_and_counts_them(ring
         results = []
         for seq in range(8):
             for cam, ring in enumerate(rings):
-                slot, gen = ring.put(picture(10), float(seq)) or (None, None)
+                slot, gen = ring.put(stored(ring, picture(10)), float(seq)) or (None, None)
                 if slot is None:  # the ring is full: the capture side drops (its own counted policy)
                     continue
                 ring.retain(slot, gen)
@@ -122,7 +144,7 @@ def test_waiting_jobs_of_several_cameras_go_to_a_free_worker_as_one_batch(rings:
     pool = DetectorPool(WorkerSpec(full={}, factory="tests.test_workers:slow_pair"), workers=1)
     try:
         for cam, ring in enumerate(rings):  # the first goes at once; the other two wait for the worker
-            slot, gen = ring.put(picture(10 + 20 * cam), 0.0)  # type: ignore[misc]
+            slot, gen = ring.put(stored(ring, picture(10 + 20 * cam)), 0.0)  # type: ignore[misc]
             ring.retain(slot, gen)
             regions = np.array([[0, 0, 64, 72]], np.int32) if cam else np.zeros((0, 4), np.int32)
             pool.submit(Job(cam, 0, ring.spec, slot, gen, "regions" if cam else "full", regions))
