@@ -117,7 +117,7 @@ def reencode(src: str | Path, out_dir: str | Path, *, width: int = 1280, height:
 
 
 def node_config(footage: str, n: int, model: ModelConfig, *, detect_fps: float, crop_model: str | None,
-                gating: bool, workers: int | None, batch_jobs: int = 4) -> NodeConfig:
+                gating: bool, workers: int | None, batch_jobs: int = 4, capture_nice: int | None = None) -> NodeConfig:
     """N cameras on the same footage, each with one window (so the rules run as on a real node)."""
     cams = [CameraConfig(id=f"cam{i:02d}", source=footage, detect_fps=detect_fps) for i in range(n)]
     wins = [WindowConfig(id=f"W{i:02d}", camera=c.id, post=POST_ZONE) for i, c in enumerate(cams)]
@@ -126,18 +126,23 @@ def node_config(footage: str, n: int, model: ModelConfig, *, detect_fps: float, 
     cfg.gating.crop_model = crop_model
     cfg.runtime.detector_workers = workers
     cfg.runtime.max_batch_jobs = batch_jobs
+    if capture_nice is not None:
+        cfg.runtime.capture_nice = capture_nice
     cfg.runtime.stats_every_s = 3600.0
     return cfg
 
 
-def run_node(cfg: NodeConfig, *, seconds: float, duration_s: float, warmup_s: float = 3.0) -> dict[str, Any]:
-    """One live run of the node; returns its stats plus `holds_realtime`."""
+def run_node(cfg: NodeConfig, *, seconds: float, duration_s: float, warmup_s: float = 3.0,
+             pixel_format: str = "i420") -> dict[str, Any]:
+    """One live run of the node; returns its stats plus `holds_realtime`. `pixel_format` "bgr24" makes the
+    captures convert every analysed frame to BGR before the ring (the path before I420 rings, for A/B)."""
     from edge.node import Node
 
     n = len(cfg.cameras)
 
     def staggered(spec: CaptureSpec) -> CaptureSpec:
-        return replace(spec, paced=True, loop=True, start_s=duration_s * spec.index / n, stats_every_s=1.0)
+        return replace(spec, paced=True, loop=True, start_s=duration_s * spec.index / n, stats_every_s=1.0,
+                       pixel_format=pixel_format)
 
     published: list[int] = []
     node = Node(cfg, event_sinks=[lambda ev: published.append(1)], capture_overrides=staggered)

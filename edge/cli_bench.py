@@ -93,7 +93,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     m = _model(args)
     result: dict[str, Any] = {"machine": machine(), "footage": info, "model": m, "detect_fps": args.detect_fps,
                               "seconds": args.seconds, "gating": not args.no_gating,
-                              "batch_jobs": args.batch_jobs, "runs": []}
+                              "batch_jobs": args.batch_jobs, "pixel_format": args.pixel_format,
+                              "capture_nice": args.capture_nice, "runs": []}
     cache: dict[int, dict[str, Any]] = {}
 
     def run(n: int) -> dict[str, Any]:
@@ -102,8 +103,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _progress(f"bench: {n} camera(s) for {args.seconds:.0f} s (+ start-up and {args.warmup:.0f} s warm-up) ...")
         cfg = node_config(footage, n, ModelConfig(path=m["full"]), detect_fps=args.detect_fps,
                           crop_model=m["crop"], gating=not args.no_gating, workers=args.workers,
-                          batch_jobs=args.batch_jobs)
-        stats = run_node(cfg, seconds=args.seconds, duration_s=info["duration_s"], warmup_s=args.warmup)
+                          batch_jobs=args.batch_jobs, capture_nice=args.capture_nice)
+        result["capture_nice"] = cfg.runtime.capture_nice
+        stats = run_node(cfg, seconds=args.seconds, duration_s=info["duration_s"], warmup_s=args.warmup,
+                         pixel_format=args.pixel_format)
         _progress(f"bench: {n} camera(s): {'held real time' if stats['holds_realtime'] else 'did NOT hold'}: "
                   f"{stats['analysed_fps']:.1f} analysed/s, drops {stats['dropped_total']}, late "
                   f"{stats['late_frames']}, {stats['cpu_load']:.2f} cores busy, inference on "
@@ -182,6 +185,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-gating", action="store_true", help="full-frame inference on every analysed frame")
     p.add_argument("--batch-jobs", type=int, default=4, help="waiting jobs of different cameras batched per "
                    "detector call (default 4; 1 = no batching across cameras)")
+    p.add_argument("--pixel-format", choices=["i420", "bgr24"], default="i420", help="frames in the capture "
+                   "rings: i420 as decoded (default), or bgr24 converted by every capture (the older path, for A/B)")
+    p.add_argument("--capture-nice", type=int, choices=range(0, 20), default=None, metavar="0-19",
+                   help="niceness of the capture processes (default: runtime.capture_nice, 15)")
     p.add_argument("--baseline", choices=["ultralytics", "none"], default="none")
     p.add_argument("--workdir", default="~/.cache/hallwatch/bench", help="re-encoded footage cache")
     p.add_argument("--out", default=None, help="also write the JSON result to this file")
