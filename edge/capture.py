@@ -13,7 +13,8 @@ Frames are stored as the decoder made them (I420, `pixel_format`): the capture c
 reads the Y plane for motion and the detector converts only its crops (detectors.i420).
 
 `PacedFile` plays a file like a live camera: from `start_s` into it, at its own frame rate (sleeping until
-each frame is due), looping at the end, timestamps continuing; a frame decoded later than `late_after_s`
+each packet is due, as a camera would send it; the source decodes lazily, see edge.sources), looping at
+the end, timestamps continuing; a frame decoded later than `late_after_s`
 after it was due counts as late (the node's CPU is not keeping up with decoding).
 """
 
@@ -23,7 +24,7 @@ import logging
 import os
 import pickle
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -99,26 +100,34 @@ class PacedFile:
         while True:
             if self._src is not None:
                 self._decoded_before += self._src.stats.decoded
+            pace = self._pacer(t_wall0, offset) if s.paced else None
             src = self._src = _SeekingSource(s.camera_id, s.source, detect_fps=s.detect_fps, live=False,
                                              decoder_threads=s.decoder_threads, start_s=start, clips=self.clips,
-                                             pixel_format=s.pixel_format)
+                                             pixel_format=s.pixel_format, pace=pace)
             if self.clips is not None:
                 self.clips.ts_offset = offset
             last = 0.0
             for frame in src:
                 ts = offset + frame.ts
-                if s.paced:
-                    lag = time.monotonic() - (t_wall0 + ts / s.speed)
-                    if lag < 0:
-                        time.sleep(-lag)
-                    elif lag > s.late_after_s:
-                        self.late += 1
+                if s.paced and time.monotonic() - (t_wall0 + ts / s.speed) > s.late_after_s:
+                    self.late += 1
                 last = frame.ts
                 yield Frame(ts, frame.image, frame.index)
             if not s.loop:
                 return
             offset += last + 1.0 / s.detect_fps
             start = 0.0
+
+    def _pacer(self, t_wall0: float, offset: float) -> Callable[[float], None]:
+        """Sleep until a packet at `rel` seconds into this pass over the file is due (the camera sends it)."""
+        speed = self.spec.speed
+
+        def pace(rel: float) -> None:
+            lag = time.monotonic() - (t_wall0 + (offset + rel) / speed)
+            if lag < 0:
+                time.sleep(-lag)
+
+        return pace
 
 
 def _frames(spec: CaptureSpec, clips: CaptureClips | None) -> tuple[Iterator[Frame], PacedFile | VideoSource]:

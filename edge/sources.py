@@ -74,12 +74,15 @@ class VideoSource:
         pixel_format: "bgr24" yields (H, W, 3) BGR frames; "i420" yields the decoder's planar YUV 4:2:0 as
             an (H * 3 / 2, W) buffer (detectors.i420), what the live node's capture puts in its rings. Both
             convert the same way (OpenCV, BT.601), so live and replay see the same pixels.
+        pace: called with each packet's time (seconds since the first packet, decode order) before it is handled; a
+            paced file sleeps there until the packet is due, so packets arrive as a camera would send them.
     """
 
     def __init__(self, camera_id: str, source: str, *, detect_fps: float, decoder_threads: int = 1,
                  on_packet: PacketCallback | None = None, live: bool | None = None,
                  max_width: int | None = None, reconnect_max_s: float = 30.0,
-                 max_reconnects: int | None = None, pixel_format: Literal["bgr24", "i420"] = "bgr24") -> None:
+                 max_reconnects: int | None = None, pixel_format: Literal["bgr24", "i420"] = "bgr24",
+                 pace: Callable[[float], None] | None = None) -> None:
         if detect_fps <= 0:
             raise ValueError(f"camera {camera_id}: detect_fps must be > 0, got {detect_fps}")
         self.camera_id = camera_id
@@ -94,6 +97,10 @@ class VideoSource:
         if pixel_format not in ("bgr24", "i420"):
             raise ValueError(f"camera {camera_id}: pixel_format must be 'bgr24' or 'i420', got {pixel_format!r}")
         self.pixel_format = pixel_format
+        self.pace = pace
+        self._next_t: float | None = None  # the next analysed slot (seconds, the frames' clock)
+        self._t0: float | None = None  # files: pts of the first frame
+        self._last_ts: float | None = None  # timestamp of the last frame out of the decoder
         self.stats = SourceStats()
         self.stream: av.video.stream.VideoStream | None = None
         if not self.live and not Path(source).exists():
@@ -136,44 +143,90 @@ class VideoSource:
             backoff = min(backoff * 2.0, self.reconnect_max_s)
 
     def _frames(self, container: av.container.InputContainer) -> Iterator[Frame]:
+        """Demux every packet as it comes (the clip ring gets it at once) but decode lazily: the frames
+        between two analysed ones are only references for the next one, so packets wait until one whose
+        time reaches the next analysed slot arrives, and then all are decoded in one burst. Same frames,
+        same timestamps, no added latency for the analysed frame, and the decoder's state stays in cache
+        across the burst instead of being woken for every frame."""
         stream = self.stream
         assert stream is not None
-        step = 1.0 / self.detect_fps
-        next_t: float | None = None
-        t0: float | None = None
         rate = float(stream.average_rate or stream.guessed_rate or 25)
+        tb = float(stream.time_base) if stream.time_base else None
+        max_pending = max(16, int(3 * rate / self.detect_fps))
+        self._next_t = None
+        self._t0 = None
+        pkt_t0: float | None = None
+        pending: list[av.Packet] = []
+        lead = 0.0
+        self._last_ts = None
+        arrivals: dict[int, float] = {}  # live: packet pts -> wall time it arrived (the frame's timestamp)
         try:
             for packet in container.demux(stream):
-                if packet.dts is None and packet.size == 0:
-                    continue  # the flush packet at the end
+                if packet.dts is None and packet.size == 0:  # end of stream: drain the decoder's last frames
+                    pending.append(packet)
+                    break
+                # the packet's time since the first packet in decode order (dts: what a camera sends at a
+                # steady rate; pts jumps around B-frames)
+                stamp = packet.dts if packet.dts is not None else packet.pts
+                rel = None
+                if stamp is not None and tb:
+                    pkt_t0 = stamp * tb if pkt_t0 is None else pkt_t0
+                    rel = stamp * tb - pkt_t0
+                if self.pace is not None and rel is not None:
+                    self.pace(rel)
+                when = time.time() if self.live else rel
+                if self.live and packet.pts is not None:
+                    arrivals[packet.pts] = when  # type: ignore[assignment]
                 if self.on_packet is not None:
                     self.on_packet(packet, stream)
-                try:
-                    frames = packet.decode()
-                except av.InvalidDataError as exc:
-                    self.stats.decode_errors += 1
-                    log.debug("camera %s: bad packet skipped: %s", self.camera_id, exc)
+                pending.append(packet)
+                if (when is not None and self._next_t is not None and when < self._next_t + lead - 1e-6
+                        and len(pending) < max_pending):
                     continue
-                for vf in frames:
-                    self.stats.decoded += 1
-                    if self.live:
-                        ts = time.time()
-                    else:
-                        pts = vf.time if vf.pts is not None else self.stats.decoded / rate
-                        t0 = pts if t0 is None else t0
-                        ts = pts - t0
-                    if next_t is not None and ts < next_t - 1e-6:
-                        continue
-                    # Stay on the grid (t0 + k * step) so resampling does not drift with jitter.
-                    next_t = ts + step if next_t is None else max(next_t + step, ts + step * 0.5)
-                    self.stats.yielded += 1
-                    yield Frame(ts=ts, image=self._image(vf), index=self.stats.decoded - 1)
+                for pkt in pending:
+                    yield from self._decode(pkt, rate, arrivals)
+                pending.clear()
+                if when is not None and self._last_ts is not None:
+                    # how far packets run ahead of the frames they give (B-frame reordering; 0 without): the
+                    # frame of the next slot comes out only once packets that far past it are decoded
+                    lead = max(0.0, when - self._last_ts)
+            for pkt in pending:
+                yield from self._decode(pkt, rate, arrivals)
         except av.FFmpegError as exc:
             if self.live:
                 raise SourceError(f"camera {self.camera_id}: stream error: {exc}") from None
             raise SourceError(f"camera {self.camera_id}: cannot decode {self.source}: {exc}") from None
         finally:
             container.close()
+
+    def _decode(self, packet: av.Packet, rate: float, arrivals: dict[int, float]) -> Iterator[Frame]:
+        """Decode one packet; yield its frames that fall on the analysis grid."""
+        try:
+            frames = packet.decode()
+        except av.InvalidDataError as exc:
+            self.stats.decode_errors += 1
+            log.debug("camera %s: bad packet skipped: %s", self.camera_id, exc)
+            return
+        for vf in frames:
+            self.stats.decoded += 1
+            if self.live:
+                ts = arrivals.pop(vf.pts, None) if vf.pts is not None else None
+                ts = time.time() if ts is None else ts
+                if len(arrivals) > 256:  # pts the decoder never returned (corrupt input): forget the oldest
+                    for k in list(arrivals)[:128]:
+                        del arrivals[k]
+            else:
+                pts = vf.time if vf.pts is not None else self.stats.decoded / rate
+                self._t0 = pts if self._t0 is None else self._t0
+                ts = pts - self._t0
+            self._last_ts = ts
+            if self._next_t is not None and ts < self._next_t - 1e-6:
+                continue
+            # Stay on the grid (t0 + k * step) so resampling does not drift with jitter.
+            step = 1.0 / self.detect_fps
+            self._next_t = ts + step if self._next_t is None else max(self._next_t + step, ts + step * 0.5)
+            self.stats.yielded += 1
+            yield Frame(ts=ts, image=self._image(vf), index=self.stats.decoded - 1)
 
     def _image(self, vf: av.VideoFrame) -> np.ndarray:
         """The analysed frame in `pixel_format`. Even-sized 4:2:0 frames (what cameras send) are copied out

@@ -76,3 +76,35 @@ def test_live_source_retries_then_gives_up():
 def test_bad_fps():
     with pytest.raises(ValueError, match="detect_fps must be > 0"):
         VideoSource("cam1", "x.mp4", detect_fps=0)
+
+
+def _grid(times, step):
+    """The analysis grid applied to every frame's time: what a source decoding everything would keep."""
+    kept, next_t = [], None
+    for t in times:
+        if next_t is not None and t < next_t - 1e-6:
+            continue
+        next_t = t + step if next_t is None else max(next_t + step, t + step * 0.5)
+        kept.append(t)
+    return kept
+
+
+@pytest.mark.parametrize("detect_fps", [2.5, 5.0])
+def test_decoding_is_lazy_but_keeps_the_same_frames(detect_fps):
+    """Packets are demuxed as they come (the clip ring sees each at once) but decoded only when one reaches
+    the next analysed slot; the frames kept and their timestamps are those of decoding everything."""
+    import av
+
+    path = str(asset("footage/one-by-one-person-detection.mp4"))
+    with av.open(path) as c:
+        times = [float(vf.time) for vf in c.decode(video=0)]
+    expected = [t - times[0] for t in _grid(times, 1.0 / detect_fps)]
+    arrivals = []  # (packet time, frames decoded when it arrived)
+    src = VideoSource("cam1", path, detect_fps=detect_fps,
+                      pace=lambda rel: arrivals.append((rel, src.stats.decoded)))
+    got = [f.ts for f in src]
+    assert got == pytest.approx(expected, abs=1e-6)
+    # 10 fps footage: between two analysed frames 10 / detect_fps - 1 packets wait undecoded
+    idle = sum(1 for (_, a), (_, b) in zip(arrivals, arrivals[1:], strict=False) if a == b)
+    assert idle >= 0.9 * len(arrivals) * (1 - detect_fps / 10)
+    assert src.stats.decoded == len(times) and len(arrivals) >= len(times)
