@@ -108,3 +108,26 @@ def test_decoding_is_lazy_but_keeps_the_same_frames(detect_fps):
     idle = sum(1 for (_, a), (_, b) in zip(arrivals, arrivals[1:], strict=False) if a == b)
     assert idle >= 0.9 * len(arrivals) * (1 - detect_fps / 10)
     assert src.stats.decoded == len(times) and len(arrivals) >= len(times)
+
+
+def test_live_source_stamps_frames_with_their_packets_arrival():
+    """A live source (here a file sent at its own pace) decodes lazily too: analysed frames are stamped
+    with the wall time their packet arrived and fall on the detect_fps grid; every frame is decoded."""
+    import time
+
+    path = str(asset("footage/classroom.gif"))  # 45 frames, 3 s
+    t0 = time.time()
+
+    def pace(rel):
+        time.sleep(max(0.0, t0 + rel - time.time()))
+
+    src = VideoSource("cam1", path, detect_fps=5, live=True, pace=pace, max_reconnects=0)
+    frames = []
+    with pytest.raises(SourceError, match="gave up after 0 reconnects"):
+        for f in src:
+            frames.append(f)
+            assert f.ts <= time.time()  # stamped on arrival, never later than now
+    ts = np.array([f.ts for f in frames]) - t0
+    assert 13 <= len(frames) <= 17 and ts[-1] == pytest.approx(2.9, abs=0.3)
+    assert np.all(np.diff(ts) > 0.15) and np.all(np.diff(ts) < 0.3)
+    assert src.stats.decoded == 45
