@@ -24,9 +24,14 @@ def i420_shape(height: int, width: int) -> tuple[int, int]:
     return height * 3 // 2, width
 
 
+def picture_hw(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(height, width) of the picture held in an I420 buffer of this shape."""
+    return shape[0] * 2 // 3, shape[1]
+
+
 def frame_hw(buf: np.ndarray) -> tuple[int, int]:
     """(height, width) of the picture in an I420 buffer."""
-    return buf.shape[0] * 2 // 3, buf.shape[1]
+    return picture_hw(buf.shape)
 
 
 def luma(buf: np.ndarray) -> np.ndarray:
@@ -57,12 +62,8 @@ def crop_bgr(buf: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
     ex1, ey1 = x1 & ~1, y1 & ~1
     ex2, ey2 = min(w, x2 + (x2 & 1)), min(h, y2 + (y2 & 1))
     cw, ch = ex2 - ex1, ey2 - ey1
-    y, u, v = planes(buf)
-    sub = np.empty((ch * 3 // 2, cw), np.uint8)
-    sub[:ch] = y[ey1:ey2, ex1:ex2]
-    flat = sub.reshape(-1)
-    n, q = ch * cw, (ch // 2) * (cw // 2)
-    flat[n:n + q] = u[ey1 // 2:ey2 // 2, ex1 // 2:ex2 // 2].reshape(-1)
-    flat[n + q:n + 2 * q] = v[ey1 // 2:ey2 // 2, ex1 // 2:ex2 // 2].reshape(-1)
+    sub = np.empty(i420_shape(ch, cw), np.uint8)
+    for src, dst, k in zip(planes(buf), planes(sub), (1, 2, 2), strict=True):  # chroma: half the coordinates
+        dst[:] = src[ey1 // k:ey2 // k, ex1 // k:ex2 // k]
     bgr = cv2.cvtColor(sub, cv2.COLOR_YUV2BGR_I420)
     return bgr[y1 - ey1:y2 - ey1, x1 - ex1:x2 - ex1]

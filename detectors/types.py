@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from detectors.i420 import picture_hw
+
 PERSON_CLASS_ID = 0  # COCO index of "person"
 
 EventType = Literal["empty_post", "chatting", "dispute"]
@@ -181,8 +183,8 @@ class Frame:
 
     @property
     def wh(self) -> tuple[int, int]:
-        rows = self.image.shape[0] if self.image.ndim == 3 else self.image.shape[0] * 2 // 3  # I420
-        return int(self.image.shape[1]), int(rows)
+        h, w = self.image.shape[:2] if self.image.ndim == 3 else picture_hw(self.image.shape)  # BGR or I420
+        return int(w), int(h)
 
 
 @dataclass(frozen=True)

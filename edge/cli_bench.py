@@ -96,8 +96,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     m = _model(args)
     result: dict[str, Any] = {"machine": machine(), "footage": info, "model": m, "detect_fps": args.detect_fps,
                               "seconds": args.seconds, "gating": not args.no_gating,
-                              "batch_jobs": args.batch_jobs, "pixel_format": args.pixel_format,
-                              "capture_nice": args.capture_nice, "runs": []}
+                              "batch_jobs": args.batch_jobs, "pixel_format": args.pixel_format, "runs": []}
     cache: dict[int, dict[str, Any]] = {}
 
     def run(n: int, *, again: bool = False) -> dict[str, Any]:
@@ -126,7 +125,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     best = max((n for n, v in verdicts.items() if all(v)), default=0)  # held in every run of that count
     if args.find_max:
         runs = result["runs"] or [run(1)]
-        held_runs = [r for r in runs if all(verdicts.get(r["cameras"], [r["holds_realtime"]]))]
+        verdicts = _verdicts(runs)
+        held_runs = [r for r in runs if all(verdicts[r["cameras"]])]
         failed = [r["cameras"] for r in runs if not r["holds_realtime"]]
         ref = max(held_runs, key=lambda r: r["cameras"]) if held_runs else min(runs, key=lambda r: r["cameras"])
         start = estimate_capacity(ref, ref["cameras"])

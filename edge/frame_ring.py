@@ -53,8 +53,20 @@ class RingSpec:
     @property
     def frame_hw(self) -> tuple[int, int]:
         """(height, width) of the picture."""
-        return (self.shape[0], self.shape[1]) if self.pixel_format == "bgr24" else (self.shape[0] * 2 // 3,
-                                                                                    self.shape[1])
+        return (self.shape[0], self.shape[1]) if self.pixel_format == "bgr24" else i420.picture_hw(self.shape)
+
+    # ---- a slot's pixels in the form each reader needs (the one place that knows both formats) -------
+    def grey(self, frame: np.ndarray) -> np.ndarray:
+        """What the motion gate reads: the Y plane of an I420 frame (a view, no copy), or the BGR frame."""
+        return i420.luma(frame) if self.pixel_format == "i420" else frame
+
+    def bgr(self, frame: np.ndarray) -> np.ndarray:
+        """The whole frame as BGR (converted from I420; a BGR frame as it is, not copied)."""
+        return i420.to_bgr(frame) if self.pixel_format == "i420" else frame
+
+    def crop_bgr(self, frame: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+        """Pixels [y1:y2, x1:x2] as BGR, converting only that window of an I420 frame."""
+        return i420.crop_bgr(frame, x1, y1, x2, y2) if self.pixel_format == "i420" else frame[y1:y2, x1:x2]
 
     @property
     def frame_bytes(self) -> int:
@@ -97,7 +109,7 @@ class FrameRing:
         if pixel_format == "bgr24" and (len(shape) != 3 or shape[2] != 3 or min(shape) < 1):
             raise ValueError(f"bgr24 frame shape must be (H, W, 3), got {shape}")
         if pixel_format == "i420" and (len(shape) != 2 or shape[0] % 3 or min(shape) < 1
-                                       or i420.i420_shape(shape[0] * 2 // 3, shape[1]) != tuple(shape)):
+                                       or i420.i420_shape(*i420.picture_hw(shape)) != tuple(shape)):
             raise ValueError(f"i420 frame shape must be (H * 3 / 2, W) with H and W even, got {shape}")
         size = RingSpec("", slots, tuple(shape)).total_bytes
         shm = shared_memory.SharedMemory(name=name, create=True, size=size)

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from detectors import i420
 from detectors.gating import DetectionPlanner, DetectPlan
 from detectors.types import PERSON_CLASS_ID, Detections, Event, Frame
 from edge.capture import CaptureSpec, capture_main
@@ -249,7 +248,7 @@ class Node:
         if time.time() - put_wall > self.cfg.runtime.late_after_s:
             self.stats.count(cam.id, "late")
         image = cam.ring.view(slot, gen)
-        grey = i420.luma(image) if cam.ring.spec.pixel_format == "i420" else image  # the gate's view: no copy
+        grey = cam.ring.spec.grey(image)  # the gate's view: no copy
         with self.stats.timed("motion"):
             motion = cam.planner.gate.update(grey, ts)
         with self.stats.timed("crop"):
@@ -300,8 +299,7 @@ class Node:
                 hook(cam.id, cam.pipeline, events)
             if self.clips is not None:  # pending events go to the capture (a start with this frame)
                 if self.clips.has_pending(cam.id):
-                    bgr = i420.to_bgr(image) if cam.ring.spec.pixel_format == "i420" else image
-                    self.clips.on_frame(cam.id, Frame(ts, bgr), cam.pipeline.state.people)
+                    self.clips.on_frame(cam.id, Frame(ts, cam.ring.spec.bgr(image)), cam.pipeline.state.people)
                 self._emit(self.clips.poll())
         cam.ring.release(slot, gen)
         self.stats.count(cam.id, "processed")

@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from detectors import i420
 from detectors.types import Detections
 from edge.frame_ring import FrameRing, RingSpec, StaleSlotError
 
@@ -112,12 +111,10 @@ def run_jobs(jobs: list[Job], rings: dict[str, FrameRing], full: Any, crop: Any,
     for i, (job, image) in enumerate(zip(jobs, images, strict=True)):
         if image is None:
             continue
-        yuv = job.ring.pixel_format == "i420"  # convert only the pixels the network sees (detectors.i420)
-        if job.kind == "full":
-            fulls.append((i, i420.to_bgr(image) if yuv else image))
+        if job.kind == "full":  # an I420 frame converts only the pixels the network sees (detectors.i420)
+            fulls.append((i, job.ring.bgr(image)))
         else:
-            crops += [(i, i420.crop_bgr(image, x1, y1, x2, y2) if yuv else image[y1:y2, x1:x2])
-                      for x1, y1, x2, y2 in job.regions.tolist()]
+            crops += [(i, job.ring.crop_bgr(image, x1, y1, x2, y2)) for x1, y1, x2, y2 in job.regions.tolist()]
     found: list[list[Detections]] = [[] for _ in jobs]
     for det, items, size in ((crop or full, crops, max_batch if batch else 1), (full, fulls, 1)):
         views = [v for _, v in items]
