@@ -21,6 +21,7 @@ from storage.uploader import ClipUploader
 from tests.alerts_helpers import central_config, wait_for
 from tests.assets import asset_or_skip
 from tests.browser import chromium, login
+from tests.packets import timed_packets
 
 pytestmark = [pytest.mark.browser, pytest.mark.assets, pytest.mark.slow]
 START, END = 30.0, 34.0
@@ -48,10 +49,7 @@ def _record_clip(tmp: Path, event: Event) -> tuple[ClipIndex, int]:
     with av.open(str(video)) as c:
         vs = c.streams.video[0]
         rec = ClipRecorder(event.camera, cfg, index, vs, mic_rate=16000, background=False)
-        for pkt in c.demux(vs):
-            if pkt.size == 0:
-                continue
-            t = float(pkt.pts * pkt.time_base)
+        for pkt, t in timed_packets(c, vs):
             for chunk in mic.until(t + 0.2):
                 rec.push_audio(chunk)
             done += rec.push_packet(pkt)

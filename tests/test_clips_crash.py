@@ -23,6 +23,7 @@ VIDEO = "footage/one-by-one-person-detection.mp4"
 
 CHILD = r"""
 import sys, time, av
+from tests.packets import timed_packets
 from detectors.types import Event
 from storage.config import ClipsConfig
 from storage.index import ClipIndex
@@ -33,10 +34,7 @@ index = ClipIndex(clip_dir)
 with av.open(video) as c:
     vs = c.streams.video[0]
     rec = ClipRecorder("cam1", cfg, index, vs, mic_rate=None)
-    for pkt in c.demux(vs):
-        if pkt.size == 0:
-            continue
-        t = float(pkt.pts * pkt.time_base)
+    for pkt, t in timed_packets(c, vs):
         rec.push_packet(pkt)
         if abs(t - 8.0) < 1e-6:
             rec.on_event(Event("e-long", "empty_post", "start", "s", "n", "cam1", "W1", t, t))
@@ -129,6 +127,7 @@ def test_recover_resolves_each_crash_point(tmp_path: Path, video: Path) -> None:
 
 FULL_DISK_CHILD = r"""
 import json, resource, signal, sys, av
+from tests.packets import timed_packets
 from detectors.types import Event
 from storage.config import ClipsConfig
 from storage.index import ClipIndex
@@ -141,10 +140,7 @@ pushed = 0
 with av.open(video) as c:
     vs = c.streams.video[0]
     rec = ClipRecorder("cam1", ClipsConfig(dir=clip_dir), index, vs)
-    for pkt in c.demux(vs):
-        if pkt.size == 0:
-            continue
-        t = float(pkt.pts * pkt.time_base)
+    for pkt, t in timed_packets(c, vs):
         rec.push_packet(pkt)
         pushed += 1
         for start in (20.0, 60.0):

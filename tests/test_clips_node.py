@@ -15,6 +15,7 @@ from edge.clip_recorder import NodeClips
 from edge.config import parse_config
 from storage.clip_writer import part_path
 from tests.assets import asset_or_skip
+from tests.packets import timed_packets
 
 pytestmark = pytest.mark.assets
 
@@ -46,10 +47,7 @@ def test_live_node_clips(tmp_path: Path) -> None:
     updates = []
     with av.open(str(video)) as c:
         vs = c.streams.video[0]
-        for pkt in c.demux(vs):
-            if pkt.size == 0:
-                continue
-            t = float(pkt.pts * pkt.time_base)
+        for pkt, t in timed_packets(c, vs):
             clips.on_packet("cam1", pkt, vs)
             off = clips.clock_offset("cam1")  # live events carry epoch time, as the packets now do
             for start, end in ((12.0, 20.0), (40.0, None)):

@@ -17,6 +17,7 @@ from storage.config import ClipsConfig
 from storage.index import ClipIndex, ClipRecord
 from storage.recorder import ClipRecorder
 from tests.assets import asset_or_skip
+from tests.packets import timed_packets
 
 pytestmark = pytest.mark.assets
 VIDEO = "footage/one-by-one-person-detection.mp4"
@@ -51,10 +52,7 @@ def _scripted(video: Path, mic: FileMic, clip_dir: Path) -> tuple[list, ClipInde
         rec = ClipRecorder("cam1", cfg, index, vs, mic_rate=SR)
         schedule = sorted([(s, (e, w, "start", s, s)) for e, w, s, _ in INCIDENTS]
                           + [(t, (e, w, "end", t, s)) for e, w, s, t in INCIDENTS])
-        for pkt in c.demux(vs):
-            if pkt.size == 0:
-                continue
-            t = float(pkt.pts * pkt.time_base)
+        for pkt, t in timed_packets(c, vs):
             for chunk in mic.until(t + 0.2):
                 rec.push_audio(chunk)
             done += rec.push_packet(pkt)
@@ -204,10 +202,7 @@ def test_long_incident_continues_in_seamless_parts(tmp_path: Path) -> None:
     with av.open(str(video)) as c:
         vs = c.streams.video[0]
         rec = ClipRecorder("cam1", cfg, index, vs, background=False)
-        for pkt in c.demux(vs):
-            if pkt.size == 0:
-                continue
-            t = float(pkt.pts * pkt.time_base)
+        for pkt, t in timed_packets(c, vs):
             done += rec.push_packet(pkt)
             if abs(t - 10.0) < 1e-6:
                 done += rec.on_event(_event("e-long", "W1", "start", t, t))

@@ -15,6 +15,7 @@ from storage.config import ClipsConfig
 from storage.index import ClipIndex
 from storage.recorder import ClipRecorder
 from tests.assets import asset_or_skip
+from tests.packets import timed_packets
 
 pytestmark = pytest.mark.assets
 GIF = "footage/worker-zone-detection.gif"
@@ -50,10 +51,7 @@ def test_non_h264_source_is_encoded_once_into_h264_aac_clips(tmp_path: Path, kin
     with av.open(str(src)) as c:
         vs = c.streams.video[0]
         rec = ClipRecorder("cam1", cfg, index, vs, mic_rate=16000, background=False, live=False)
-        for pkt in c.demux(vs):
-            if pkt.size == 0:
-                continue
-            t = float(pkt.pts * pkt.time_base)
+        for pkt, t in timed_packets(c, vs):
             n_packets += 1
             for ch in mic.until(t + 0.2):
                 rec.push_audio(ch)
