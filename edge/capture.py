@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import av
 
 from detectors.types import Frame
-from edge.frame_ring import FrameRing
+from edge.frame_ring import FrameRing, PixelFormat
 from edge.sources import SourceError, VideoSource, is_live
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class CaptureSpec:
     clips: dict | None = None  # ClipsConfig of the node: record evidence clips here (edge/node_clips.py)
     clip_address: str | None = None  # where the node sends this camera's clip commands
     mic_rate: int | None = None  # sample rate of microphone audio for this camera's clips
-    pixel_format: str = "i420"  # what the ring holds: the decoder's I420 (half of BGR's bytes, no conversion)
+    pixel_format: PixelFormat = "i420"  # what the ring holds: the decoder's I420 (half of BGR's bytes, no conversion)
 
 
 class _SeekingSource(VideoSource):
@@ -186,8 +186,7 @@ def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiproc
                 reason = "stopped"
                 break
             if ring is None:
-                ring = FrameRing.create(spec.ring_slots, frame.image.shape,
-                                        pixel_format="i420" if frame.image.ndim == 2 else "bgr24")
+                ring = FrameRing.create(spec.ring_slots, frame.image.shape, pixel_format=spec.pixel_format)
                 sock.send(pickle.dumps(("hello", spec.index, ring.spec)))
             got = ring.put(frame.image, frame.ts)
             if got is not None:
