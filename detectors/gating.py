@@ -11,7 +11,9 @@ Per analysed frame (`DetectionPlanner.plan`), in this order:
     inside a still person's box (breathing, typing, a turning head) are absorbed and do not wake the
     detector;
   - nothing to look at: no inference, every track is carried (`kind == "skip"`);
-  - else crops around those boxes (`detectors.regions`), or one full-frame pass when that costs less.
+  - else crops around those boxes (`detectors.regions`), each run at the smallest of the crop detector's
+    input sizes that shows it no coarser than `max_scale` (default: the full pass's own downscale), or one
+    full-frame pass when that costs less.
 Tracks outside every crop are carried with their last box, so the tracker keeps them; a person who leaves
 creates motion, their old box falls inside a crop, the detector does not find them there and they are
 dropped within one analysed frame.
@@ -31,7 +33,7 @@ import numpy as np
 
 from detectors.gating_config import GatingConfig
 from detectors.motion import MotionGate, MotionResult
-from detectors.regions import box_cover, box_iou, build_regions, merge_detections, nms, worth_full_frame
+from detectors.regions import box_cover, box_iou, merge_detections, nms, plan_crops, worth_full_frame
 from detectors.types import Detections
 
 PlanKind = Literal["skip", "regions", "full"]
@@ -42,9 +44,10 @@ class PersonDetector(Protocol):
 
     input_hw: tuple[int, int]
 
-    def __call__(self, image_bgr: np.ndarray) -> Detections: ...
+    def __call__(self, image_bgr: np.ndarray, input_hw: tuple[int, int] | None = None) -> Detections: ...
 
-    def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]: ...
+    def detect_batch(self, images: Sequence[np.ndarray], input_hw: tuple[int, int] | None = None
+                     ) -> list[Detections]: ...
 
 
 @dataclass
@@ -54,6 +57,7 @@ class DetectPlan:
     Attributes:
         kind: "skip" (no inference), "regions" (the crops in `regions`) or "full" (one whole-frame pass).
         regions: int32 (R, 4) crops in frame pixels; for "full" one row covering the frame.
+        inputs: int32 (R, 2) the detector input (w, h) each crop runs at ("regions"; empty otherwise).
         carried: people taken over from the previous frame unseen (frame pixels, tracker_id reset to -1).
         motion: the gate's result for this frame.
         reason: why this kind (for stats and debugging): "warmup", "global", "full_every", "recheck", "cover", "motion", "idle".
@@ -65,6 +69,7 @@ class DetectPlan:
     motion: MotionResult
     reason: str = ""
     ts: float = 0.0
+    inputs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int32))
 
 
 @dataclass
@@ -75,7 +80,7 @@ class _Anchor:
 
 @dataclass
 class GatingStats:
-    """Counts per plan kind, and crops run."""
+    """Counts per plan kind, crops run, and crops per detector input ("224x224": n)."""
 
     frames: int = 0
     skip: int = 0
@@ -83,6 +88,7 @@ class GatingStats:
     full: int = 0
     crops: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    crop_inputs: dict[str, int] = field(default_factory=dict)
 
     @property
     def inference_fraction(self) -> float:
@@ -90,12 +96,21 @@ class GatingStats:
 
 
 class DetectionPlanner:
-    """Per-camera planner. `plan(image, ts, tracks)` then, after running it, `combine(plan, found)`."""
+    """Per-camera planner. `plan(image, ts, tracks)` then, after running it, `combine(plan, found)`.
 
-    def __init__(self, cfg: GatingConfig, *, crop_wh: tuple[int, int], full_wh: tuple[int, int]) -> None:
+    `crop_shapes`: the (w, h) inputs the crop detector runs at (default `crop_wh` alone). `full_offset_s`:
+    the first periodic full pass comes this much earlier than `full_every_s` after the warm-up, so that
+    the cameras of one node, started together, do not all ask for a full pass in the same second.
+    """
+
+    def __init__(self, cfg: GatingConfig, *, crop_wh: tuple[int, int], full_wh: tuple[int, int],
+                 crop_shapes: Sequence[tuple[int, int]] | None = None, full_offset_s: float = 0.0) -> None:
         self.cfg = cfg
         self.crop_wh = crop_wh
         self.full_wh = full_wh
+        self.crop_shapes = sorted({tuple(map(int, s)) for s in (crop_shapes or [])} | {tuple(crop_wh)},
+                                  key=lambda s: s[0] * s[1])
+        self.full_offset_s = float(full_offset_s) % cfg.full_every_s
         self.gate = MotionGate(cfg.motion)
         self.stats = GatingStats()
         self._last_full: float | None = None
@@ -127,14 +142,21 @@ class DetectionPlanner:
         look = np.concatenate([blobs, tracks.xyxy[~still | touched]])
         if len(look) == 0:
             return self._count(DetectPlan("skip", np.zeros((0, 4), np.int32), _unseen(tracks), motion, "idle", ts))
-        regions = build_regions(look, (w, h), self.crop_wh, pad_frac=self.cfg.pad_frac,
-                                max_scale=self.cfg.max_scale)
+        regions, inputs = plan_crops(look, (w, h), self.crop_shapes, pad_frac=self.cfg.pad_frac,
+                                     max_scale=self.max_scale((w, h)))
         if worth_full_frame(regions, (w, h), self.crop_wh, self.full_wh, max_regions=self.cfg.max_regions,
-                            max_cover=self.cfg.max_cover):
+                            max_cover=self.cfg.max_cover, inputs=inputs):
             return self._full(motion, (w, h), ts, "recheck" if recheck else "cover")
         inside = box_cover(tracks.xyxy, regions.astype(np.float32)).max(axis=1) >= 0.9 if len(tracks) else None
         carried = _unseen(tracks if inside is None else tracks[~inside])
-        return self._count(DetectPlan("regions", regions, carried, motion, "recheck" if recheck else "motion", ts))
+        return self._count(DetectPlan("regions", regions, carried, motion, "recheck" if recheck else "motion", ts,
+                                      inputs))
+
+    def max_scale(self, frame_wh: tuple[int, int]) -> float:
+        """How much a crop may downscale: `cfg.max_scale`, else the full-frame pass's own downscale (>= 1)."""
+        if self.cfg.max_scale is not None:
+            return self.cfg.max_scale
+        return max(1.0, frame_wh[0] / self.full_wh[0], frame_wh[1] / self.full_wh[1])
 
     def combine(self, plan: DetectPlan, found: Detections) -> Detections:
         """The frame's people: `found` (frame pixels, from the plan's crops or full pass) plus the carried."""
@@ -180,6 +202,8 @@ class DetectionPlanner:
 
     def _full(self, motion: MotionResult, wh: tuple[int, int], ts: float, reason: str) -> DetectPlan:
         self._last_full = self._last_recheck = ts
+        if reason == "warmup":  # the next periodic pass comes full_offset_s early (see the class docstring)
+            self._last_full = ts - self.full_offset_s
         region = np.array([[0, 0, wh[0], wh[1]]], np.int32)
         return self._count(DetectPlan("full", region, Detections.empty(), motion, reason, ts))
 
@@ -189,6 +213,9 @@ class DetectionPlanner:
         setattr(s, plan.kind, getattr(s, plan.kind) + 1)
         s.crops += len(plan.regions) if plan.kind == "regions" else 0
         s.reasons[plan.reason] = s.reasons.get(plan.reason, 0) + 1
+        for cw, ch in plan.inputs.tolist():
+            key = f"{cw}x{ch}"
+            s.crop_inputs[key] = s.crop_inputs.get(key, 0) + 1
         return plan
 
     def _full_due(self, ts: float) -> bool:
@@ -230,13 +257,15 @@ class GatedDetector:
     """
 
     def __init__(self, full: PersonDetector, crop: PersonDetector | None, cfg: GatingConfig,
-                 *, batch: bool = True) -> None:
+                 *, batch: bool = True, full_offset_s: float = 0.0) -> None:
         self.full = full
         self.crop = crop or full
         self.batch = batch
         fh, fw = getattr(full, "input_hw", None) or (640, 640)
         ch, cw = getattr(self.crop, "input_hw", None) or (fh, fw)
-        self.planner = DetectionPlanner(cfg, crop_wh=(cw, ch), full_wh=(fw, fh))
+        sizes = self.crop.add_sizes(cfg.crop_sizes) if hasattr(self.crop, "add_sizes") else [(ch, cw)]
+        self.planner = DetectionPlanner(cfg, crop_wh=(cw, ch), full_wh=(fw, fh),
+                                        crop_shapes=[(w, h) for h, w in sizes], full_offset_s=full_offset_s)
 
     @property
     def stats(self) -> GatingStats:
@@ -255,6 +284,27 @@ def run_plan(plan: DetectPlan, image_bgr: np.ndarray, full: Callable[[np.ndarray
     if plan.kind == "full":
         return full(image_bgr)
     views = [image_bgr[y1:y2, x1:x2] for x1, y1, x2, y2 in plan.regions.tolist()]
-    many = batch and len(views) > 1 and hasattr(crop, "detect_batch")
-    parts = crop.detect_batch(views) if many else [crop(v) for v in views]
+    parts = detect_crops(crop, views, plan.inputs, batch=batch)
     return merge_detections(parts, plan.regions, frame_wh=(image_bgr.shape[1], image_bgr.shape[0]))
+
+
+def detect_crops(crop: PersonDetector, views: Sequence[np.ndarray], inputs: np.ndarray | None, *,
+                 batch: bool = True, max_batch: int | None = None) -> list[Detections]:
+    """Detections of each crop view (in its own pixels), in order: the views of one input size (`inputs`
+    (R, 2) (w, h); None or empty: the detector's own size) run together, in batches of at most `max_batch`
+    when `batch` and the detector batches."""
+    own = tuple(getattr(crop, "input_hw", (0, 0)))
+    sizes = [own] * len(views) if inputs is None or len(inputs) == 0 else [(h, w) for w, h in inputs.tolist()]
+    out: list[Detections | None] = [None] * len(views)
+    for hw in dict.fromkeys(sizes):
+        idx = [i for i, s in enumerate(sizes) if s == hw]
+        kw = {} if hw == own else {"input_hw": hw}
+        step = len(idx) if max_batch is None or not batch else max_batch
+        for k in range(0, len(idx), step):
+            chunk = idx[k:k + step]
+            group = [views[i] for i in chunk]
+            many = batch and len(group) > 1 and hasattr(crop, "detect_batch")
+            found = crop.detect_batch(group, **kw) if many else [crop(v, **kw) for v in group]
+            for i, d in zip(chunk, found, strict=True):
+                out[i] = d
+    return [d for d in out if d is not None]

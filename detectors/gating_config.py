@@ -3,7 +3,7 @@ the node config and should not pay for cv2). Documented in detectors/motion.py a
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class MotionConfig(BaseModel):
@@ -48,11 +48,27 @@ class GatingConfig(BaseModel):
                                    "absorbs the motion inside it for this long (screens, shadows, leaves); "
                                    "someone stepping into it is seen at most this much later; 0: off")
     pad_frac: float = Field(0.15, ge=0, le=2, description="context around each box in a crop")
-    max_scale: float = Field(1.5, ge=1, le=4, description="a merged crop may be this many times the "
-                             "crop model's size")
+    max_scale: float | None = Field(None, ge=1, le=8, description="a crop may show the picture downscaled "
+                                    "at most this much (it then covers this many times the input's size); "
+                                    "default: as much as the full-frame pass does (1280x720 into 640x384: "
+                                    "2.0), so a crop never sees a person coarser than the full pass would")
     max_regions: int = Field(3, ge=1, le=16, description="more crops than this: one full-frame pass")
     max_cover: float = Field(0.8, gt=0, le=1, description="crops covering more of the frame: full frame")
     crop_model: str | None = Field(None, description="model file for crops (the same network exported at "
                                    "crop size); default: the node's model, at crop_input_hw when it can "
                                    "take a size (.pt), else at its own input size")
     crop_input_hw: tuple[int, int] = Field((320, 320), description="(height, width) of the crop model")
+    crop_sizes: list[int] = Field([160, 224, 320], description="square inputs (pixels, multiples of 32) the "
+                                  "crop model also runs at when its backend can reshape it (OpenVINO, torch, "
+                                  "ONNX exported with a dynamic size): each crop runs at the smallest that "
+                                  "shows it within max_scale; a 224 input costs about half a 320 one; "
+                                  "[]: the model's own size only")
+
+    @field_validator("crop_sizes")
+    @classmethod
+    def _multiples_of_32(cls, v: list[int]) -> list[int]:
+        bad = [s for s in v if s <= 0 or s % 32]
+        if bad:
+            raise ValueError(f"crop sizes must be positive multiples of 32 pixels (the detectors' largest "
+                             f"stride), got {bad}")
+        return sorted(set(v))

@@ -1,9 +1,13 @@
 """Detection regions: from motion boxes and tracked boxes to a few model-sized crops, and back.
 
-The detector costs the same per call whatever the crop holds, so the plan is to run it on as few crops of
-about the model's input size as cover everything that moved, instead of on the whole (downscaled) frame:
-  - `build_regions` pads each box, clusters boxes whose joint crop stays close to the model size, and turns
-    each cluster into one crop with the model's aspect ratio, shifted to lie inside the frame;
+A detector call costs about its input's pixel count (yolov8n on OpenVINO here: 160x160 ~3 ms, 224x224 ~5.5,
+320x320 ~10-12), whatever the crop holds, so the plan is to run it on as few and as small crops as cover
+everything that moved, instead of on the whole (downscaled) frame:
+  - `plan_crops` pads each box, clusters boxes whose joint crop stays within `max_scale` of the largest
+    input (and costs no more than their separate crops), and turns each cluster into one crop with the
+    model's aspect ratio, shifted to lie inside the frame, run at the smallest of the detector's input
+    sizes that shows it downscaled at most `max_scale` (no upscaling: a small blob gets a window of that
+    input's size around it); `build_regions` is the same with one input size;
   - `worth_full_frame` says when the crops would cost as much as one full-frame pass (then run that);
   - `merge_detections` maps the detections of each crop back to frame pixels (offsets only: the detector
     already returns boxes in its input image's pixels) and removes duplicates from overlapping crops by NMS
@@ -32,26 +36,50 @@ def clip_boxes(boxes_xyxy: np.ndarray, frame_wh: tuple[int, int]) -> np.ndarray:
     return np.clip(boxes_xyxy, 0, np.array([w, h, w, h], np.float32)).astype(np.float32)
 
 
-def _scale(wh: np.ndarray, crop_wh: tuple[int, int]) -> np.ndarray:
-    """How much a crop of the model's shape must grow to hold boxes of size wh (..., 2): >= 1."""
-    return np.maximum(1.0, np.maximum(wh[..., 0] / crop_wh[0], wh[..., 1] / crop_wh[1]))
+def _scale(wh: np.ndarray, crop_wh: tuple[int, int] | np.ndarray) -> np.ndarray:
+    """How much a crop of the model's shape must grow to hold boxes of size wh (..., 2): >= 1. `crop_wh`
+    is one (w, h) or one per box (..., 2)."""
+    c = np.asarray(crop_wh, np.float32)
+    return np.maximum(1.0, np.maximum(wh[..., 0] / c[..., 0], wh[..., 1] / c[..., 1]))
 
 
-def cluster_boxes(boxes_xyxy: np.ndarray, crop_wh: tuple[int, int], max_scale: float) -> np.ndarray:
-    """Greedily merge boxes whose union fits a crop of at most `max_scale` times the model size (or no
-    larger than the bigger of the two alone). Returns the union boxes of the clusters, float32 (C, 4).
+def _shapes(crop_wh: tuple[int, int] | list[tuple[int, int]] | np.ndarray) -> np.ndarray:
+    """Input sizes (w, h) as int32 (S, 2), smallest first."""
+    s = np.asarray(crop_wh, np.int32).reshape(-1, 2)
+    return s[np.argsort(s[:, 0] * s[:, 1], kind="stable")]
+
+
+def pick_inputs(wh: np.ndarray, shapes: np.ndarray, max_scale: float) -> np.ndarray:
+    """Index into `shapes` (smallest first) of the input each box of size wh (..., 2) is run at: the
+    smallest that holds it downscaled at most `max_scale`; the largest when none does."""
+    scale = _scale(np.asarray(wh, np.float32)[..., None, :], shapes)  # (..., S)
+    ok = scale <= max_scale + 1e-6
+    return np.where(ok.any(axis=-1), np.argmax(ok, axis=-1), len(shapes) - 1)
+
+
+def cluster_boxes(boxes_xyxy: np.ndarray, crop_wh: tuple[int, int] | list[tuple[int, int]] | np.ndarray,
+                  max_scale: float) -> np.ndarray:
+    """Greedily merge boxes whose union fits a crop of at most `max_scale` times the largest input (or no
+    larger than the bigger of the two alone) and costs no more input pixels than their two crops apart
+    (always so with one input size). Returns the union boxes of the clusters, float32 (C, 4).
 
     Each step merges the pair with the smallest joint crop; the number of boxes is small (motion blobs and
     tracks of one camera), the pair costs are computed at once with broadcasting.
     """
+    shapes = _shapes(crop_wh)
+    area = (shapes[:, 0] * shapes[:, 1]).astype(np.float64)
+    big = shapes[-1]
     u = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4).copy()
     while len(u) > 1:
         lo = np.minimum(u[:, None, :2], u[None, :, :2])
         hi = np.maximum(u[:, None, 2:], u[None, :, 2:])
-        joint = _scale(hi - lo, crop_wh)
-        alone = _scale(u[:, 2:] - u[:, :2], crop_wh)
+        joint = _scale(hi - lo, big)
+        alone = _scale(u[:, 2:] - u[:, :2], big)
         limit = np.maximum(max_scale, np.maximum(alone[:, None], alone[None, :]))
         ok = joint <= limit + 1e-6
+        if len(shapes) > 1:
+            cost_alone = area[pick_inputs(u[:, 2:] - u[:, :2], shapes, max_scale)]
+            ok &= area[pick_inputs(hi - lo, shapes, max_scale)] <= cost_alone[:, None] + cost_alone[None, :]
         np.fill_diagonal(ok, False)
         if not ok.any():
             break
@@ -62,13 +90,16 @@ def cluster_boxes(boxes_xyxy: np.ndarray, crop_wh: tuple[int, int], max_scale: f
     return u
 
 
-def region_around(boxes_xyxy: np.ndarray, crop_wh: tuple[int, int], frame_wh: tuple[int, int]) -> np.ndarray:
+def region_around(boxes_xyxy: np.ndarray, crop_wh: tuple[int, int] | np.ndarray, frame_wh: tuple[int, int]
+                  ) -> np.ndarray:
     """One crop per box with the model's aspect ratio, at least the model's size, centred on the box and
-    shifted to lie inside the frame (cut to the frame where it is larger). int32 (R, 4)."""
+    shifted to lie inside the frame (cut to the frame where it is larger). int32 (R, 4). `crop_wh`: one
+    input (w, h) for all boxes, or one per box (R, 2)."""
     b = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
     fw, fh = frame_wh
-    s = _scale(b[:, 2:] - b[:, :2], crop_wh)
-    size = np.stack([crop_wh[0] * s, crop_wh[1] * s], axis=1)
+    c = np.broadcast_to(np.asarray(crop_wh, np.float32), (len(b), 2))
+    s = _scale(b[:, 2:] - b[:, :2], c)
+    size = c * s[:, None]
     size = np.minimum(size, np.array([fw, fh], np.float32))
     centre = (b[:, :2] + b[:, 2:]) * 0.5
     lo = np.clip(centre - size * 0.5, 0, np.array([fw, fh], np.float32) - size)
@@ -88,35 +119,56 @@ def build_regions(boxes_xyxy: np.ndarray, frame_wh: tuple[int, int], crop_wh: tu
             some background around them, and a moving person's next position is near the blob).
         max_scale: a merged crop may be up to this many times the model size (it is then downscaled).
     """
+    return plan_crops(boxes_xyxy, frame_wh, [crop_wh], pad_frac=pad_frac, max_scale=max_scale)[0]
+
+
+def plan_crops(boxes_xyxy: np.ndarray, frame_wh: tuple[int, int], crop_shapes: list[tuple[int, int]] | np.ndarray,
+               *, pad_frac: float = 0.15, max_scale: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+    """Crops covering all boxes and the detector input each runs at: (regions int32 (R, 4) frame pixels,
+    inputs int32 (R, 2) (w, h), one of `crop_shapes`).
+
+    Each cluster of boxes gets the smallest input that shows it downscaled at most `max_scale`, and a window
+    of that input's aspect ratio, at least the input's size (a small blob is seen at full resolution with
+    context around it, never upscaled).
+    """
     if len(boxes_xyxy) == 0:
-        return np.zeros((0, 4), np.int32)
+        return np.zeros((0, 4), np.int32), np.zeros((0, 2), np.int32)
+    shapes = _shapes(crop_shapes)
     padded = pad_boxes(boxes_xyxy, pad_frac, frame_wh)
-    clusters = cluster_boxes(padded, crop_wh, max_scale)
-    regions = region_around(clusters, crop_wh, frame_wh)
-    return _drop_contained(regions)
+    clusters = cluster_boxes(padded, shapes, max_scale)
+    inputs = shapes[pick_inputs(clusters[:, 2:] - clusters[:, :2], shapes, max_scale)]
+    regions = region_around(clusters, inputs, frame_wh)
+    keep = _kept_regions(regions)
+    return regions[keep], inputs[keep]
 
 
-def _drop_contained(regions: np.ndarray) -> np.ndarray:
-    """Remove duplicate regions and regions lying inside another (shifting into the frame can make them)."""
+def _kept_regions(regions: np.ndarray) -> np.ndarray:
+    """Indices of the regions that are neither a duplicate of an earlier one nor inside another (shifting
+    into the frame can make them)."""
     if len(regions) < 2:
-        return regions
-    regions = np.unique(regions, axis=0)
+        return np.arange(len(regions))
     r = regions[:, None, :]
     q = regions[None, :, :]
     inside = (r[..., 0] >= q[..., 0]) & (r[..., 1] >= q[..., 1]) & (r[..., 2] <= q[..., 2]) & (r[..., 3] <= q[..., 3])
+    same = (r == q).all(axis=2)
+    earlier = np.tril(np.ones_like(same), k=-1)  # [i, j]: j < i
     np.fill_diagonal(inside, False)
-    return regions[~inside.any(axis=1)]
+    drop = (inside & ~same).any(axis=1) | (same & earlier).any(axis=1)
+    return np.flatnonzero(~drop)
 
 
 def worth_full_frame(regions: np.ndarray, frame_wh: tuple[int, int], crop_wh: tuple[int, int],
-                     full_wh: tuple[int, int], *, max_regions: int = 4, max_cover: float = 0.8) -> bool:
+                     full_wh: tuple[int, int], *, max_regions: int = 4, max_cover: float = 0.8,
+                     inputs: np.ndarray | None = None) -> bool:
     """True when one full-frame pass is the better choice than these crops: there are more than
     `max_regions`, their model pixels add up to more than those of a full pass (at equal cost the crop
     wins: it sees what moved at a higher resolution), or together they cover more than `max_cover` of
-    the frame (the full pass then sees the same at about the same resolution)."""
+    the frame (the full pass then sees the same at about the same resolution). `inputs` (R, 2): the input
+    (w, h) of each crop; default `crop_wh` for all."""
     if len(regions) == 0:
         return False
-    if len(regions) > max_regions or len(regions) * crop_wh[0] * crop_wh[1] > full_wh[0] * full_wh[1]:
+    inputs = np.broadcast_to(np.asarray(crop_wh if inputs is None else inputs, np.float64), (len(regions), 2))
+    if len(regions) > max_regions or float((inputs[:, 0] * inputs[:, 1]).sum()) > full_wh[0] * full_wh[1]:
         return True
     area = np.prod((regions[:, 2:] - regions[:, :2]).astype(np.float64), axis=1).sum()
     return bool(area > max_cover * frame_wh[0] * frame_wh[1])

@@ -117,13 +117,17 @@ def reencode(src: str | Path, out_dir: str | Path, *, width: int = 1280, height:
 
 
 def node_config(footage: str, n: int, model: ModelConfig, *, detect_fps: float, crop_model: str | None,
-                gating: bool, workers: int | None, batch_jobs: int = 4, capture_nice: int | None = None) -> NodeConfig:
+                gating: bool, workers: int | None, batch_jobs: int = 4, capture_nice: int | None = None,
+                crop_sizes: list[int] | None = None, max_scale: float | None = None) -> NodeConfig:
     """N cameras on the same footage, each with one window (so the rules run as on a real node)."""
     cams = [CameraConfig(id=f"cam{i:02d}", source=footage, detect_fps=detect_fps) for i in range(n)]
     wins = [WindowConfig(id=f"W{i:02d}", camera=c.id, post=POST_ZONE) for i, c in enumerate(cams)]
     cfg = NodeConfig(site="bench", node="bench", model=model, cameras=cams, windows=wins)
     cfg.gating.enabled = gating
     cfg.gating.crop_model = crop_model
+    if crop_sizes is not None:
+        cfg.gating.crop_sizes = crop_sizes
+    cfg.gating.max_scale = max_scale
     cfg.runtime.detector_workers = workers
     cfg.runtime.max_batch_jobs = batch_jobs
     if capture_nice is not None:
@@ -133,9 +137,12 @@ def node_config(footage: str, n: int, model: ModelConfig, *, detect_fps: float, 
 
 
 def run_node(cfg: NodeConfig, *, seconds: float, duration_s: float, warmup_s: float = 3.0,
-             pixel_format: str = "i420") -> dict[str, Any]:
+             pixel_format: str = "i420", settle_lag_s: float | None = 0.5) -> dict[str, Any]:
     """One live run of the node; returns its stats plus `holds_realtime`. `pixel_format` "bgr24" makes the
-    captures convert every analysed frame to BGR before the ring (the path before I420 rings, for A/B)."""
+    captures convert every analysed frame to BGR before the ring (the path before I420 rings, for A/B).
+    The measurement starts `warmup_s` after every capture has caught up with its camera to within
+    `settle_lag_s` (None: right after the first frames; see `Node.run`): the start-up backlog of twenty
+    processes starting at once is not the node's steady state. The run's `settle_s` says how long that took."""
     from edge.node import Node
 
     n = len(cfg.cameras)
@@ -146,7 +153,7 @@ def run_node(cfg: NodeConfig, *, seconds: float, duration_s: float, warmup_s: fl
 
     published: list[int] = []
     node = Node(cfg, event_sinks=[lambda ev: published.append(1)], capture_overrides=staggered)
-    stats = node.run(seconds, warmup_s=warmup_s).as_dict()
+    stats = node.run(seconds, warmup_s=warmup_s, settle_lag_s=settle_lag_s).as_dict()
     fps = cfg.cameras[0].detect_fps
     stats["holds_realtime"] = bool(stats["dropped_total"] == 0 and stats["late_frames"] == 0
                                    and stats["analysed_fps"] >= 0.95 * n * fps)

@@ -4,7 +4,7 @@ shared-memory ring; only (slot, generation, timestamps) travel to the main proce
 Messages to the main process (pickled tuples on a PUSH socket):
     ("hello", camera_index, RingSpec)                       once, when the frame size is known
     ("frame", camera_index, slot, gen, ts, put_wall)         per stored frame
-    ("stats", camera_index, {decoded, stored, dropped, late, cpu_s})   every `stats_every_s`
+    ("stats", camera_index, {decoded, stored, dropped, late, cpu_s, lag_s})   every `stats_every_s`
     ("eof", camera_index, reason)                            when the source ends or fails
 The ring is the bounded queue (policy drop_newest, see edge.frame_ring); the socket's high-water mark is
 above the slot count, so a send never blocks.
@@ -86,6 +86,7 @@ class PacedFile:
         self.spec = spec
         self.clips = clips
         self.late = 0
+        self.lag_s = 0.0  # how far behind its due time the last frame was yielded
         self._decoded_before = 0
         self._src: VideoSource | None = None
 
@@ -109,8 +110,9 @@ class PacedFile:
             last = 0.0
             for frame in src:
                 ts = offset + frame.ts
-                if s.paced and time.monotonic() - (t_wall0 + ts / s.speed) > s.late_after_s:
-                    self.late += 1
+                if s.paced:
+                    self.lag_s = time.monotonic() - (t_wall0 + ts / s.speed)
+                    self.late += self.lag_s > s.late_after_s
                 last = frame.ts
                 yield Frame(ts, frame.image, frame.index)
             if not s.loop:
@@ -179,6 +181,7 @@ def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiproc
     clips = _clips(spec)
     frames, src = _frames(spec, clips)
     last_stats = time.monotonic()
+    lag = 0.0
     reason = "ended"
     try:
         for frame in frames:
@@ -188,6 +191,7 @@ def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiproc
             if ring is None:
                 ring = FrameRing.create(spec.ring_slots, frame.image.shape, pixel_format=spec.pixel_format)
                 sock.send(pickle.dumps(("hello", spec.index, ring.spec)))
+            lag = src.lag_s if isinstance(src, PacedFile) else max(0.0, time.time() - frame.ts)
             got = ring.put(frame.image, frame.ts)
             if got is not None:
                 sock.send(pickle.dumps(("frame", spec.index, got[0], got[1], frame.ts, time.time())))
@@ -195,13 +199,13 @@ def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiproc
             now = time.monotonic()
             if now - last_stats >= spec.stats_every_s:
                 last_stats = now
-                sock.send(pickle.dumps(("stats", spec.index, _stats(ring, src))))
+                sock.send(pickle.dumps(("stats", spec.index, _stats(ring, src, lag))))
     except SourceError as exc:
         log.error("%s", exc)
         reason = f"error: {exc}"
     finally:
         if ring is not None:
-            sock.send(pickle.dumps(("stats", spec.index, _stats(ring, src))))
+            sock.send(pickle.dumps(("stats", spec.index, _stats(ring, src, lag))))
         if clips is not None:  # the node handles the frames still queued (their events reach the clips)
             _wait_released(ring)
             clips.finish()
@@ -213,7 +217,7 @@ def capture_main(spec: CaptureSpec, stop) -> None:  # noqa: ANN001 - a multiproc
         sock.close()
 
 
-def _stats(ring: FrameRing | None, src: PacedFile | VideoSource) -> dict[str, float]:
+def _stats(ring: FrameRing | None, src: PacedFile | VideoSource, lag_s: float) -> dict[str, float]:
     decoded = src.decoded if isinstance(src, PacedFile) else src.stats.decoded
     return {"stored": ring.stored if ring else 0, "dropped": ring.dropped if ring else 0,
-            "late": getattr(src, "late", 0), "decoded": decoded, "cpu_s": time.process_time()}
+            "late": getattr(src, "late", 0), "decoded": decoded, "cpu_s": time.process_time(), "lag_s": lag_s}

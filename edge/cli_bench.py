@@ -105,10 +105,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _progress(f"bench: {n} camera(s) for {args.seconds:.0f} s (+ start-up and {args.warmup:.0f} s warm-up) ...")
         cfg = node_config(footage, n, ModelConfig(path=m["full"]), detect_fps=args.detect_fps,
                           crop_model=m["crop"], gating=not args.no_gating, workers=args.workers,
-                          batch_jobs=args.batch_jobs, capture_nice=args.capture_nice)
+                          batch_jobs=args.batch_jobs, capture_nice=args.capture_nice,
+                          crop_sizes=args.crop_sizes, max_scale=args.max_scale)
+        result["crop_sizes"] = cfg.gating.crop_sizes
+        result["max_scale"] = cfg.gating.max_scale
         result["capture_nice"] = cfg.runtime.capture_nice
         stats = run_node(cfg, seconds=args.seconds, duration_s=info["duration_s"], warmup_s=args.warmup,
-                         pixel_format=args.pixel_format)
+                         pixel_format=args.pixel_format, settle_lag_s=None if args.no_settle else args.settle_lag)
+        settle = stats.get("settle_s")
+        cleared = f"after {settle:.1f} s" if settle is not None else "NEVER (measured anyway)"
+        _progress(f"bench: {n} camera(s): start-up backlog cleared {cleared}")
         _progress(f"bench: {n} camera(s): {'held real time' if stats['holds_realtime'] else 'did NOT hold'}: "
                   f"{stats['analysed_fps']:.1f} analysed/s, drops {stats['dropped_total']}, late "
                   f"{stats['late_frames']}, {stats['cpu_load']:.2f} cores busy, inference on "
@@ -177,6 +183,15 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected camera counts like 1,4,8,16, got {text!r}") from None
 
 
+def _sizes(text: str) -> list[int]:
+    if text.strip().lower() == "none":
+        return []
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected crop sizes like 160,224,320 or none, got {text!r}") from None
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="cameras per node in real time, against the naive ultralytics loop")
     p.add_argument("--footage", default=None, help=f"video file (default: the shared assets' {DEFAULT_FOOTAGE})")
@@ -197,11 +212,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tries", type=int, default=4, help="runs the search may take (default 4)")
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds after start-up not measured (default 3)")
+    p.add_argument("--settle-lag", type=float, default=0.5, help="the warm-up starts once every capture is "
+                   "within this many seconds of its camera (start-up backlog cleared; default 0.5)")
+    p.add_argument("--no-settle", action="store_true", help="start the warm-up at the first frames, backlog or not")
     p.add_argument("--detect-fps", type=float, default=5.0, help="analysed frames per second (default 5)")
     p.add_argument("--workers", type=int, default=None, help="detector processes (default: one per core)")
     p.add_argument("--no-gating", action="store_true", help="full-frame inference on every analysed frame")
     p.add_argument("--batch-jobs", type=int, default=4, help="waiting jobs of different cameras batched per "
                    "detector call (default 4; 1 = no batching across cameras)")
+    p.add_argument("--crop-sizes", type=_sizes, default=None, metavar="160,224,320|none",
+                   help="square inputs crops may run at (default: gating.crop_sizes; none: the crop model's only)")
+    p.add_argument("--max-scale", type=float, default=None, help="gating.max_scale (default: the full pass's "
+                   "downscale)")
     p.add_argument("--pixel-format", choices=["i420", "bgr24"], default="i420", help="frames in the capture "
                    "rings: i420 as decoded (default), or bgr24 converted by every capture (the older path, for A/B)")
     p.add_argument("--capture-nice", type=int, choices=range(0, 20), default=None, metavar="0-19",

@@ -91,6 +91,7 @@ class DetectorPool:
         self.stats = PoolStats()
         self.full_hw: tuple[int, int] = (0, 0)  # the models' input (height, width), told by the workers
         self.crop_hw: tuple[int, int] = (0, 0)
+        self.crop_sizes: list[tuple[int, int]] = []  # every (height, width) the crop detector runs at
         self._await_ready(workers, start_timeout_s)
 
     def _await_ready(self, n: int, timeout_s: float) -> None:
@@ -107,7 +108,7 @@ class DetectorPool:
                 msg = pickle.loads(payload)
                 self._identity[msg[1]] = ident
                 self._load[msg[1]] = 0
-                self.full_hw, self.crop_hw = msg[2]
+                self.full_hw, self.crop_hw, self.crop_sizes = msg[2]
 
     @property
     def workers(self) -> int:
@@ -215,7 +216,8 @@ def default_worker_spec(cfg: NodeConfig) -> WorkerSpec:
 
     crop = crop_model_config(cfg) if cfg.gating.enabled else None
     return WorkerSpec(full=cfg.model.model_dump(), crop=crop.model_dump() if crop else None,
-                      max_batch_jobs=cfg.runtime.max_batch_jobs)
+                      max_batch_jobs=cfg.runtime.max_batch_jobs,
+                      crop_sizes=tuple(cfg.gating.crop_sizes) if cfg.gating.enabled else ())
 
 
 def affinity() -> set[int]:

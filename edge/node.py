@@ -100,10 +100,15 @@ class Node:
     def stop(self) -> None:
         self._stop.set()
 
-    def run(self, duration_s: float | None = None, *, warmup_s: float = 0.0) -> NodeStats:
+    def run(self, duration_s: float | None = None, *, warmup_s: float = 0.0, settle_lag_s: float | None = None,
+            settle_max_s: float = 30.0) -> NodeStats:
         """Run until stopped, every source ended, or `duration_s` after the warm-up. With `warmup_s` > 0,
         counters and stage times start only `warmup_s` after every camera delivered its first frame (process
-        start-up is not what a node costs in operation)."""
+        start-up is not what a node costs in operation) and, with `settle_lag_s`, after every capture has
+        caught up with its camera to within that lag: starting twenty decoders and their first full-frame
+        passes at once leaves them up to ~2 s behind for several seconds, which is start-up, not operation.
+        The wait is capped at `settle_max_s` (a node that never catches up is measured anyway); the seconds
+        it took are reported as `settle_s` (None when the cap was hit)."""
         import cv2
         import zmq
 
@@ -121,10 +126,14 @@ class Node:
         procs = self._start_captures(address, tmp)
         if self.clips is not None:
             self.clips.start()
-        for cam in self._cams:
-            cam.planner = DetectionPlanner(self.cfg.gating, crop_wh=pool.crop_hw[::-1], full_wh=pool.full_hw[::-1])
+        every = self.cfg.gating.full_every_s
+        for i, cam in enumerate(self._cams):  # periodic full passes spread over the cameras
+            cam.planner = DetectionPlanner(self.cfg.gating, crop_wh=pool.crop_hw[::-1], full_wh=pool.full_hw[::-1],
+                                           crop_shapes=[(w, h) for h, w in pool.crop_sizes],
+                                           full_offset_s=every * i / len(self._cams))
         self.stats.start(workers=workers, processes=procs + pool.processes)
         t_warm: float | None = None
+        t_running: float | None = None  # when every camera had delivered a frame
         measuring = warmup_s <= 0
         t_end = None if duration_s is None or not measuring else time.monotonic() + duration_s
         next_stats = time.monotonic() + rt.stats_every_s
@@ -134,8 +143,14 @@ class Node:
         try:
             while not self._stop.is_set() and not all(c.eof and c.busy is None for c in self._cams):
                 now = time.monotonic()
-                if not measuring and t_warm is None and all(c.ring is not None for c in self._cams):
-                    t_warm = now + warmup_s
+                if not measuring and t_running is None and all(c.ring is not None for c in self._cams):
+                    t_running = now
+                if not measuring and t_warm is None and t_running is not None:
+                    lag = self.stats.capture_lag_s()
+                    settled = settle_lag_s is None or (lag is not None and lag <= settle_lag_s)
+                    if settled or now - t_running >= settle_max_s:
+                        t_warm = now + warmup_s
+                        self.stats.settle_s = round(now - t_running, 2) if settled else None
                 if not measuring and t_warm is not None and now >= t_warm:
                     measuring = True
                     self.stats.reset_counters()
@@ -258,7 +273,7 @@ class Node:
             return
         cam.busy = (msg, plan)
         job = Job(cam.index, int(ts * 1000), cam.ring.spec, slot, gen, plan.kind,
-                  plan.regions if plan.kind == "regions" else np.zeros((0, 4), np.int32))
+                  plan.regions if plan.kind == "regions" else np.zeros((0, 4), np.int32), inputs=plan.inputs)
         for old in pool.submit(job):  # with one frame per camera at the detector this stays empty
             self._drop_job(old)
 

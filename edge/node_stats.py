@@ -29,12 +29,15 @@ class NodeStats:
         self._capture_base: dict[str, dict[str, float]] = {}
         self._gating: dict[str, tuple[int, int]] = {}  # camera -> (frames, inferred) since start
         self._gating_base: dict[str, tuple[int, int]] = {}
+        self._crop_inputs: dict[str, dict[str, int]] = {}  # camera -> crops run per detector input since start
+        self._crop_inputs_base: dict[str, dict[str, int]] = {}
         self._procs: list[Any] = []
         self._roles: list[str] = []
         self._cpu_base: dict[str, float] = {}
         self.t0 = self.t1 = time.monotonic()
         self.workers = 0
         self.memory: dict[str, float] = {}
+        self.settle_s: float | None = None  # start-up: seconds until every capture had caught up (Node.run)
 
     # ---- recording -------------------------------------------------------------------------------------
     @contextmanager
@@ -54,8 +57,16 @@ class NodeStats:
     def capture(self, camera: str, d: dict[str, float]) -> None:
         self._capture[camera] = dict(d)
 
+    def capture_lag_s(self) -> float | None:
+        """How far behind its camera the most lagging capture was at its last report; None until every
+        camera has reported."""
+        if len(self._capture) < len(self.cameras):
+            return None
+        return max(float(d.get("lag_s", 0.0)) for d in self._capture.values())
+
     def gating(self, camera: str, g: GatingStats) -> None:
         self._gating[camera] = (g.frames, g.regions + g.full)
+        self._crop_inputs[camera] = dict(g.crop_inputs)
 
     def start(self, *, workers: int, processes: list[Any]) -> None:
         """`processes`: the node's child processes (multiprocessing.Process), named by role."""
@@ -70,6 +81,7 @@ class NodeStats:
         self.stage_ms = dict.fromkeys(STAGES, 0.0)
         self._capture_base = {c: dict(d) for c, d in self._capture.items()}
         self._gating_base = dict(self._gating)
+        self._crop_inputs_base = {c: dict(d) for c, d in self._crop_inputs.items()}
         self._cpu_base = self._cpu_total()
         self.t0 = time.monotonic()
 
@@ -126,6 +138,10 @@ class NodeStats:
         per_frame = {k: round(v / processed, 3) if processed else None for k, v in stages.items()}
         frames = sum(f - self._gating_base.get(c, (0, 0))[0] for c, (f, _) in self._gating.items())
         inferred = sum(i - self._gating_base.get(c, (0, 0))[1] for c, (_, i) in self._gating.items())
+        crop_inputs: dict[str, int] = defaultdict(int)
+        for c, d in self._crop_inputs.items():
+            for k, v in d.items():
+                crop_inputs[k] += v - self._crop_inputs_base.get(c, {}).get(k, 0)
         drops = {k: sum(c.get(k, 0) for c in self.counts.values()) for k in DROP_KEYS if k != "ring_dropped"}
         drops["ring_dropped"] = int(self._capture_delta("dropped"))
         late = int(sum(c.get("late", 0) for c in self.counts.values()) + self._capture_delta("late"))
@@ -139,9 +155,11 @@ class NodeStats:
             "decoded_frames": int(self._capture_delta("decoded")),
             "stages_ms": per_frame,
             "inference_fraction": round(inferred / frames, 4) if frames else None,
+            "crop_inputs": dict(sorted(crop_inputs.items(), key=lambda kv: int(kv[0].split("x")[0]))),
             "drops": drops,
             "dropped_total": sum(drops.values()),
             "late_frames": late,
+            "settle_s": self.settle_s,
             "cpu_load": round(sum(by_role.values()), 3),  # cores busy on average, all node processes
             "cpu_load_by_role": by_role,
             "workers": self.workers,

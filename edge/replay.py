@@ -82,12 +82,14 @@ class Replay:
         self.start_at = start_at
         self.progress = progress
         clock = (lambda t: start_at + t) if start_at is not None else None
-        self.pipelines = {
+        every, n = cfg.gating.full_every_s, len(cfg.cameras)
+        self.pipelines = {  # full passes spread over the cameras as the live node does (edge/node.py)
             c.id: CameraPipeline(cfg, c.id, detector, wall_clock=clock,
                                  stages=stages_factory(cfg, c.id) if stages_factory else None,
-                                 gated=GatedDetector(detector, crop_detector, cfg.gating)  # type: ignore[arg-type]
+                                 gated=GatedDetector(detector, crop_detector, cfg.gating,  # type: ignore[arg-type]
+                                                     full_offset_s=every * i / n)
                                  if cfg.gating.enabled else None)
-            for c in cfg.cameras
+            for i, c in enumerate(cfg.cameras)
         }
         if cfg.schedule is not None and start_at is None:
             log.info("replay without --start-at: the opening-hours schedule is treated as always open")

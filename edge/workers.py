@@ -43,11 +43,13 @@ class WorkerSpec:
     batch: bool = True  # run a job's crops as one batch when the model has a dynamic batch
     max_batch_jobs: int = 4  # waiting jobs of different cameras sent to a free worker as one batch
     max_crop_batch: int = 4  # crops per inference call (each size is compiled once at start-up)
+    crop_sizes: tuple[int, ...] = ()  # extra square crop inputs (gating.crop_sizes), where the backend can reshape
 
 
 @dataclass
 class Job:
-    """One frame's detection request. regions: int32 (R, 4) frame pixels ("full": ignored)."""
+    """One frame's detection request. regions: int32 (R, 4) frame pixels ("full": ignored); inputs: int32
+    (R, 2) the detector input (w, h) of each region (empty: the crop model's own)."""
 
     camera: int
     seq: int
@@ -58,6 +60,7 @@ class Job:
     regions: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))
     submitted: float = 0.0
     id: int = 0
+    inputs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int32))
 
 
 @dataclass
@@ -94,6 +97,7 @@ def run_jobs(jobs: list[Job], rings: dict[str, FrameRing], full: Any, crop: Any,
     """Detect on several jobs' frames (shared memory, read in place): the crops of all jobs in batches of
     at most `max_batch` (the sizes compiled at start-up), full frames one by one (they are rare: warm-up,
     global changes, the periodic full pass). Per job: (people in frame pixels, error)."""
+    from detectors.gating import detect_crops
     from detectors.regions import merge_detections
 
     images: list[np.ndarray | None] = []
@@ -107,6 +111,7 @@ def run_jobs(jobs: list[Job], rings: dict[str, FrameRing], full: Any, crop: Any,
             images.append(None)
             errors.append(str(exc))
     crops: list[tuple[int, np.ndarray]] = []  # (job index, view)
+    inputs: list[np.ndarray] = []
     fulls: list[tuple[int, np.ndarray]] = []
     for i, (job, image) in enumerate(zip(jobs, images, strict=True)):
         if image is None:
@@ -115,15 +120,16 @@ def run_jobs(jobs: list[Job], rings: dict[str, FrameRing], full: Any, crop: Any,
             fulls.append((i, job.ring.bgr(image)))
         else:
             crops += [(i, job.ring.crop_bgr(image, x1, y1, x2, y2)) for x1, y1, x2, y2 in job.regions.tolist()]
+            det = crop or full
+            own = np.array([det.input_hw[::-1]] * len(job.regions), np.int32).reshape(-1, 2)
+            inputs.append(job.inputs if len(job.inputs) == len(job.regions) else own)
     found: list[list[Detections]] = [[] for _ in jobs]
-    for det, items, size in ((crop or full, crops, max_batch if batch else 1), (full, fulls, 1)):
-        views = [v for _, v in items]
-        parts: list[Detections] = []
-        for k in range(0, len(views), size):  # batch sizes stay within those compiled at start-up
-            chunk = views[k:k + size]
-            parts += det.detect_batch(chunk) if len(chunk) > 1 else [det(chunk[0])]
-        for (i, _), part in zip(items, parts, strict=True):
-            found[i].append(part)
+    # crops of one input size together, in batches within those compiled at start-up; full frames one by one
+    parts = detect_crops(crop or full, [v for _, v in crops], np.concatenate(inputs) if inputs else None,
+                         batch=batch, max_batch=max_batch)
+    parts += [full(v) for _, v in fulls]
+    for (i, _), part in zip(crops + fulls, parts, strict=True):
+        found[i].append(part)
     out: list[tuple[Detections, str | None]] = []
     for job, image, parts, err in zip(jobs, images, found, errors, strict=True):
         if image is None:
@@ -159,11 +165,13 @@ def worker_main(index: int, address: str, spec: WorkerSpec) -> None:
     logging.basicConfig(level=logging.WARNING)
     full, crop = _resolve(spec.factory)(spec)
     _warm_batches(crop or full, spec.max_crop_batch if spec.batch else 1)
+    det = crop or full
+    sizes = det.add_sizes(spec.crop_sizes) if hasattr(det, "add_sizes") else [tuple(det.input_hw)]
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(address)
-    hw = (tuple(full.input_hw), tuple((crop or full).input_hw))
+    hw = (tuple(full.input_hw), tuple(det.input_hw), [tuple(x) for x in sizes])
     sock.send(pickle.dumps(("ready", index, hw)))
     rings: dict[str, FrameRing] = {}
     try:

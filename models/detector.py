@@ -42,10 +42,21 @@ class PersonDetector:
         if family is not None and family != detected:
             raise ValueError(f"model output {warm.shape} looks like {detected}, but family {family!r} was set")
         self.family: Family = detected
-        yolox = detected == "yolox"
-        # YOLOX: BGR 0..255 padded bottom/right; ultralytics: RGB 0..1, centred
-        self.letterbox = Letterbox(hw, centred=not yolox, rgb=not yolox, unit_scale=not yolox)
-        self._grid = YoloxGrid(hw) if yolox else None
+        self._letterboxes: dict[tuple[int, int], Letterbox] = {}
+        self._grids: dict[tuple[int, int], YoloxGrid] = {}
+        self.letterbox = self._letterbox(hw)
+        self._sizes: list[tuple[int, int]] = [tuple(hw)]  # input sizes warmed up (compiled), own first
+
+    def _letterbox(self, hw: tuple[int, int]) -> Letterbox:
+        """The letterbox (and YOLOX grid) of one input size, made once."""
+        hw = (int(hw[0]), int(hw[1]))
+        if hw not in self._letterboxes:
+            yolox = self.family == "yolox"
+            # YOLOX: BGR 0..255 padded bottom/right; ultralytics: RGB 0..1, centred
+            self._letterboxes[hw] = Letterbox(hw, centred=not yolox, rgb=not yolox, unit_scale=not yolox)
+            if yolox:
+                self._grids[hw] = YoloxGrid(hw)
+        return self._letterboxes[hw]
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -57,6 +68,39 @@ class PersonDetector:
         """True when `detect_batch` runs all images in one inference (dynamic-batch model)."""
         return self.runner.dynamic_batch
 
+    @property
+    def input_sizes(self) -> list[tuple[int, int]]:
+        """The input (height, width) sizes this detector runs at: its own, then those `add_sizes` accepted."""
+        return list(self._sizes)
+
+    def add_sizes(self, sides: list[int] | tuple[int, ...]) -> list[tuple[int, int]]:
+        """Also run at these square input sizes (pixels, multiples of 32: the networks' largest stride) when
+        the backend can reshape the network; each is run once now on a blank input (OpenVINO compiles each
+        size on first use, ~0.4 s, which must not happen while cameras wait). Returns `input_sizes`.
+
+        A size the backend cannot take is left out with a warning; a fixed-size backend keeps its own only.
+        """
+        for side in sides:
+            hw = (int(side), int(side))
+            if hw in self._sizes:
+                continue
+            if side <= 0 or side % 32:
+                raise ValueError(f"crop sizes must be positive multiples of 32 pixels, got {side}")
+            if not getattr(self.runner, "resizable", False):
+                log.info("%s backend runs only its own input %s; crop size %d not used",
+                         type(self.runner).__name__, self.input_hw, side)
+                continue
+            try:
+                raw = self.runner.run(np.zeros((1, 3, *hw), np.float32))
+                if family_of(raw.shape, hw) != self.family:
+                    raise ValueError(f"output {raw.shape} at input {hw}")
+            except (ValueError, RuntimeError) as exc:
+                log.warning("detector cannot run at %dx%d, crop size left out: %s", side, side, exc)
+                continue
+            self._letterbox(hw)
+            self._sizes.append(hw)
+        return self.input_sizes
+
     def warm_up(self, batch_sizes: list[int] | range) -> None:
         """Run each batch size once on a blank input, so that backends which compile per batch size
         (OpenVINO: ~0.4 s each) do it at start-up rather than inside the frame loop. Ignored without batching."""
@@ -64,28 +108,39 @@ class PersonDetector:
             for n in batch_sizes:
                 self.runner.run(np.zeros((n, 3, *self.input_hw), np.float32))
 
-    def _decode(self, raw: np.ndarray, mapping: LetterboxMap) -> Detections:
-        if self._grid is not None:
-            xyxy, scores = decode_yolox(raw, self._grid, self.confidence, self.iou)
+    def _decode(self, raw: np.ndarray, mapping: LetterboxMap, hw: tuple[int, int]) -> Detections:
+        if self.family == "yolox":
+            xyxy, scores = decode_yolox(raw, self._grids[hw], self.confidence, self.iou)
         else:
             xyxy, scores = decode_ultralytics(raw, self.confidence, self.iou)
         classes = np.full(len(scores), PERSON_CLASS_ID, np.int32)
         return Detections(mapping.to_source(xyxy), scores, classes)
 
-    def __call__(self, image_bgr: np.ndarray) -> Detections:
-        """People in one BGR uint8 image (H, W, 3); boxes xyxy in that image's pixels."""
-        blob, mapping = self.letterbox(image_bgr)
-        return self._decode(self.runner.run(blob)[0], mapping)
+    def _hw(self, input_hw: tuple[int, int] | None) -> tuple[int, int]:
+        hw = self.input_hw if input_hw is None else (int(input_hw[0]), int(input_hw[1]))
+        if hw not in self._letterboxes:
+            raise ValueError(f"detector input {hw} was not added (input sizes: {self._sizes})")
+        return hw
 
-    def detect_batch(self, images_bgr: list[np.ndarray]) -> list[Detections]:
-        """People in each image, in order. One inference for all when `batches`, else one per image."""
+    def __call__(self, image_bgr: np.ndarray, input_hw: tuple[int, int] | None = None) -> Detections:
+        """People in one BGR uint8 image (H, W, 3); boxes xyxy in that image's pixels. `input_hw`: one of
+        `input_sizes` (default the model's own)."""
+        hw = self._hw(input_hw)
+        blob, mapping = self._letterboxes[hw](image_bgr)
+        return self._decode(self.runner.run(blob)[0], mapping, hw)
+
+    def detect_batch(self, images_bgr: list[np.ndarray], input_hw: tuple[int, int] | None = None
+                     ) -> list[Detections]:
+        """People in each image, in order. One inference for all when `batches` and the input is the model's
+        own size (the batch sizes warmed up at start-up), else one per image."""
+        hw = self._hw(input_hw)
         if not images_bgr:
             return []
-        if not self.runner.dynamic_batch or len(images_bgr) == 1:
-            return [self(image) for image in images_bgr]
-        blob, maps = self.letterbox.batch(images_bgr)
+        if not self.runner.dynamic_batch or len(images_bgr) == 1 or hw != self.input_hw:
+            return [self(image, hw) for image in images_bgr]
+        blob, maps = self._letterboxes[hw].batch(images_bgr)
         raw = self.runner.run(blob)
-        return [self._decode(raw[i], m) for i, m in enumerate(maps)]
+        return [self._decode(raw[i], m, hw) for i, m in enumerate(maps)]
 
 
 def default_threads() -> int:

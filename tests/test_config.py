@@ -54,6 +54,8 @@ def test_issue_example_loads_and_resolves_paths(tmp_path):
         ('"13:30-17:30"', '"17:30-13:30"', "schedule.open: '17:30-13:30': the end must come after"),
         ("[mon, tue", "[monday, tue", "schedule.days: unknown day(s) ['monday']"),
         ("confidence: 0.35", "confidence: 1.5", "model.confidence: Input should be less than 1"),
+        ("confidence: 0.35}", "confidence: 0.35}\ngating: {crop_sizes: [160, 200]}",
+         "gating.crop_sizes: crop sizes must be positive multiples of 32 pixels (the detectors' largest stride), got [200]"),
     ],
 )
 def test_errors_name_file_key_and_expectation(tmp_path, old, new, expected):

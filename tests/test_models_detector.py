@@ -176,7 +176,7 @@ def test_thread_settings_are_applied(yolox_path: Path) -> None:
     assert (opts.intra_op_num_threads, opts.inter_op_num_threads) == (2, 1)
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     runner = OpenVinoRunner(yolox_path, threads=1, precision="f32")
-    compiled = runner._request(1).get_compiled_model()
+    compiled = runner._request(1, runner.input_hw).get_compiled_model()
     assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 1
     assert compiled.get_property("ENABLE_CPU_PINNING") is False
     assert compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == "f32"
@@ -199,3 +199,36 @@ def test_openvino_precision_choice(requested, caps, expected) -> None:
             openvino_precision(requested, caps)
     else:
         assert openvino_precision(requested, caps) == expected
+
+
+@pytest.mark.parametrize(("clip", "index", "people"), FRAMES)
+def test_openvino_runs_crops_at_smaller_inputs_and_finds_the_same_people(yolox_path, clip, index, people) -> None:
+    """The crop sizes of the motion-gated path (gating.crop_sizes): the network reshaped to 160/224/320 finds
+    each person of the whole-frame pass again in a crop around them, at every size."""
+    det = load_detector(ModelConfig(path=str(yolox_path), backend="openvino"), threads=1)
+    assert det.add_sizes([160, 224, 320]) == [(416, 416), (160, 160), (224, 224), (320, 320)]
+    image = _frame(clip, index)
+    whole = det(image)
+    assert len(whole) == people
+    h, w = image.shape[:2]
+    for box in whole.xyxy:
+        side = 1.3 * float(max(box[2] - box[0], box[3] - box[1]))  # padded, square, as the planner makes them
+        x1 = int(np.clip((box[0] + box[2] - side) / 2, 0, w - side))
+        y1 = int(np.clip((box[1] + box[3] - side) / 2, 0, h - side))
+        view = image[y1:y1 + int(side), x1:x1 + int(side)]
+        for size in (160, 224, 320):
+            found = det(view, (size, size))
+            moved = Detections(found.xyxy + np.array([x1, y1, x1, y1], np.float32), found.confidence,
+                               found.class_id)
+            assert len(found) >= 1 and _match_iou(Detections(box[None], whole.confidence[:1],
+                                                             whole.class_id[:1]), moved)[0] > 0.6, (box, size)
+
+
+def test_crop_sizes_need_a_reshapeable_backend_and_multiples_of_32(yolox_path) -> None:
+    fixed = load_detector(ModelConfig(path=str(yolox_path), backend="onnxruntime"), threads=1)
+    assert fixed.add_sizes([160, 224]) == [(416, 416)]  # a static ONNX on ONNX Runtime: its own size only
+    with pytest.raises(ValueError, match="was not added"):
+        fixed(np.zeros((100, 100, 3), np.uint8), (160, 160))
+    det = load_detector(ModelConfig(path=str(yolox_path), backend="openvino"), threads=1)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        det.add_sizes([100])

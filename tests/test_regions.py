@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from detectors.gating import DetectionPlanner, GatedDetector, GatingConfig
-from detectors.regions import box_iou, build_regions, cluster_boxes, merge_detections, nms, worth_full_frame
+from detectors.regions import (
+    box_iou,
+    build_regions,
+    cluster_boxes,
+    merge_detections,
+    nms,
+    pick_inputs,
+    plan_crops,
+    worth_full_frame,
+)
 from detectors.types import Detections
 
 FRAME = (1280, 720)
@@ -257,3 +266,130 @@ def test_person_still_from_the_start_is_carried_before_the_tracker_confirms_them
         assert len(out) == 1 and np.allclose(out.xyxy[0], seat)  # never lost
     assert kinds[0] == "regions"  # no id yet: looked at again
     assert kinds[-1] == "skip"  # tracked and still: carried without inference
+
+
+# ---- crops at several input sizes --------------------------------------------------------------------
+
+SHAPES = [(160, 160), (224, 224), (320, 320)]
+
+
+@pytest.mark.parametrize(
+    ("wh", "max_scale", "expected"),
+    [
+        ((100, 150), 1.0, (160, 160)),   # fits the smallest input at full resolution
+        ((100, 200), 1.0, (224, 224)),
+        ((100, 300), 1.0, (320, 320)),
+        ((100, 300), 2.0, (160, 160)),   # 300 px shown at 160 is a downscale of 1.9, allowed at 2
+        ((200, 440), 2.0, (224, 224)),   # 440 / 224 = 1.96
+        ((200, 460), 2.0, (320, 320)),   # 460 / 224 = 2.05: the next input
+        ((200, 900), 2.0, (320, 320)),   # too big for any at 2: the largest
+    ],
+)
+def test_each_crop_gets_the_smallest_input_within_max_scale(wh, max_scale, expected) -> None:
+    shapes = np.array(SHAPES, np.int32)
+    assert tuple(shapes[pick_inputs(np.array([wh], np.float32), shapes, max_scale)[0]]) == expected
+
+
+@pytest.mark.parametrize("max_scale", [1.0, 1.5, 2.0])
+@pytest.mark.parametrize(
+    "boxes",
+    [
+        [[600, 300, 640, 380]],                              # a small blob (a hand, a head)
+        [[100, 100, 160, 260]],                              # one person
+        [[500, 100, 700, 700]],                              # a tall person near the camera
+        [[100, 100, 160, 260], [1000, 400, 1060, 560]],      # two people far apart
+        [[0, 0, 40, 80], [1240, 640, 1280, 720]],            # at the corners
+    ],
+)
+def test_plan_crops_covers_every_box_without_upscaling_or_downscaling_past_max_scale(boxes, max_scale) -> None:
+    b = np.array(boxes, np.float32)
+    regions, inputs = plan_crops(b, FRAME, SHAPES, pad_frac=0.1, max_scale=max_scale)
+    assert len(regions) == len(inputs) >= 1
+    assert {tuple(i) for i in inputs.tolist()} <= set(SHAPES)
+    for box in boxes:
+        assert covers(regions, box)
+    size = regions[:, 2:] - regions[:, :2]
+    assert (size >= np.minimum(inputs, FRAME)).all()  # never upscaled: the window is at least the input
+    scale = (size / inputs).max(axis=1)
+    single_huge = (b[:, 3] - b[:, 1]).max() * 1.2 > 320 * max_scale
+    assert single_huge or (scale <= max_scale + 0.01).all()
+
+
+def test_small_blobs_far_apart_get_two_small_crops_not_one_big_one() -> None:
+    boxes = np.array([[100, 100, 150, 180], [500, 120, 550, 200]], np.float32)
+    regions, inputs = plan_crops(boxes, FRAME, SHAPES, pad_frac=0.1, max_scale=2.0)
+    assert inputs.tolist() == [[160, 160], [160, 160]]  # 2 x 160^2 < one 320^2 crop over both
+    near = np.array([[100, 100, 150, 180], [170, 110, 220, 190]], np.float32)
+    regions, inputs = plan_crops(near, FRAME, SHAPES, pad_frac=0.1, max_scale=2.0)
+    assert inputs.tolist() == [[160, 160]]  # side by side: one crop holds both for the price of one
+
+
+def test_with_one_input_size_plan_crops_is_build_regions() -> None:
+    boxes = np.array([[100, 100, 160, 260], [170, 110, 230, 270], [1000, 400, 1060, 560]], np.float32)
+    regions, inputs = plan_crops(boxes, FRAME, [CROP], max_scale=1.5)
+    assert np.array_equal(regions, build_regions(boxes, FRAME, CROP, max_scale=1.5))
+    assert (inputs == CROP).all()
+
+
+def test_small_crops_are_cheaper_than_a_full_pass_where_big_ones_are_not() -> None:
+    r = np.array([[0, 0, 160, 160], [400, 0, 560, 160], [800, 0, 960, 160]], np.int32)
+    small = np.array([[160, 160]] * 3, np.int32)
+    assert not worth_full_frame(r, FRAME, CROP, FULL, max_regions=3, inputs=small)
+    assert worth_full_frame(r, FRAME, CROP, FULL, max_regions=3, inputs=np.array([[320, 320]] * 3, np.int32))
+
+
+def test_planner_runs_crops_at_the_inputs_it_was_given_and_downscales_like_the_full_pass() -> None:
+    p = DetectionPlanner(GatingConfig(), crop_wh=CROP, full_wh=FULL, crop_shapes=SHAPES[:2])
+    assert p.max_scale(FRAME) == 2.0  # 1280x720 into 640x384
+    assert p.max_scale((768, 432)) == pytest.approx(1.2)
+    assert DetectionPlanner(GatingConfig(max_scale=1.3), crop_wh=CROP, full_wh=FULL).max_scale(FRAME) == 1.3
+    p.plan(wall(), 0.0)
+    head = p.plan(wall((600, 300, 640, 360)), 0.2)
+    assert head.kind == "regions" and head.inputs.tolist() == [[160, 160]]
+    assert p.stats.crop_inputs == {"160x160": 1}
+    p = DetectionPlanner(GatingConfig(), crop_wh=CROP, full_wh=FULL, crop_shapes=SHAPES[:2])
+    p.plan(wall(), 0.0)
+    person = p.plan(wall((200, 200, 300, 480)), 0.2)  # blob ~316 px tall, ~410 padded: 224 at a downscale of 1.8
+    assert person.kind == "regions" and person.inputs.tolist() == [[224, 224]]
+    size = person.regions[0, 2:] - person.regions[0, :2]
+    assert 280 <= size.max() <= 2.0 * 224
+
+
+def test_full_offset_moves_the_first_periodic_full_pass_earlier() -> None:
+    kinds = {}
+    for offset in (0.0, 1.0):
+        p = DetectionPlanner(GatingConfig(full_every_s=3.0), crop_wh=CROP, full_wh=FULL, full_offset_s=offset)
+        kinds[offset] = [p.plan(wall(), t * 0.2).kind for t in range(0, 26)]
+    full_at = {o: [i * 0.2 for i, k in enumerate(ks) if k == "full"] for o, ks in kinds.items()}
+    assert full_at[0.0] == pytest.approx([0.0, 3.0])
+    assert full_at[1.0] == pytest.approx([0.0, 2.0, 5.0])  # then every 3 s as before
+
+
+class SizedBoxDetector(BoxDetector):
+    """BoxDetector that runs at several input sizes and records them (like models.PersonDetector)."""
+
+    def __init__(self, input_hw: tuple[int, int]) -> None:
+        super().__init__(input_hw)
+        self.sizes = [input_hw]
+        self.seen: list[tuple[int, int]] = []
+
+    def add_sizes(self, sides: list[int]) -> list[tuple[int, int]]:
+        self.sizes += [(s, s) for s in sides if (s, s) not in self.sizes]
+        return self.sizes
+
+    def __call__(self, image: np.ndarray, input_hw: tuple[int, int] | None = None) -> Detections:
+        self.seen.append(input_hw or self.input_hw)
+        return super().__call__(image)
+
+    def detect_batch(self, images: list[np.ndarray], input_hw: tuple[int, int] | None = None) -> list[Detections]:
+        return [self(i, input_hw) for i in images]
+
+
+def test_gated_detector_runs_small_motion_at_a_small_input_and_finds_it() -> None:
+    full, crop = BoxDetector((384, 640)), SizedBoxDetector((320, 320))
+    g = GatedDetector(full, crop, GatingConfig(crop_sizes=[160, 224], recheck_s=100.0, full_every_s=100.0))
+    g(wall(), 0.0)
+    box = (600, 300, 640, 360)
+    out = g(wall(box), 0.2)
+    assert crop.seen == [(160, 160)]
+    assert len(out) == 1 and box_iou(out.xyxy, np.array([box], np.float32))[0, 0] > 0.99

@@ -37,6 +37,30 @@ class DarkBoxDetector:
         return [self(i) for i in images]
 
 
+class SizedDarkBoxDetector(DarkBoxDetector):
+    """DarkBoxDetector that also runs at other square inputs and reports which one as its score (side / 1000)."""
+
+    def __init__(self, input_hw: tuple[int, int]) -> None:
+        super().__init__(input_hw, 0.0)
+        self.sizes = [input_hw]
+
+    def add_sizes(self, sides: tuple[int, ...]) -> list[tuple[int, int]]:
+        self.sizes += [(s, s) for s in sides]
+        return self.sizes
+
+    def __call__(self, image: np.ndarray, input_hw: tuple[int, int] | None = None) -> Detections:
+        found = super().__call__(image)
+        side = (input_hw or self.input_hw)[0]
+        return Detections(found.xyxy, np.full(len(found), side / 1000, np.float32), found.class_id)
+
+    def detect_batch(self, images: list[np.ndarray], input_hw: tuple[int, int] | None = None) -> list[Detections]:
+        return [self(i, input_hw) for i in images]
+
+
+def sized_pair(spec: WorkerSpec) -> tuple[DarkBoxDetector, SizedDarkBoxDetector]:
+    return DarkBoxDetector((64, 64), 0.0), SizedDarkBoxDetector((32, 32))
+
+
 def fast_pair(spec: WorkerSpec) -> tuple[DarkBoxDetector, DarkBoxDetector]:
     return DarkBoxDetector((64, 64), 0.0), DarkBoxDetector((32, 32), 0.0)
 
@@ -153,6 +177,31 @@ def test_waiting_jobs_of_several_cameras_go_to_a_free_worker_as_one_batch(rings:
         for r in results:
             x = 10 + 20 * r.job.camera
             assert r.error is None and np.allclose(r.dets.xyxy, [[x, 20, x + 10, 50]])
+            rings[r.job.camera].release(r.job.slot, r.job.gen)
+    finally:
+        pool.close()
+
+
+def test_each_crop_runs_at_the_input_size_its_job_names(rings: list[FrameRing]) -> None:
+    """gating.crop_sizes: the workers say which inputs their crop detector runs at, and run every crop of
+    a job at the input the planner chose for it (empty: the model's own)."""
+    pool = DetectorPool(WorkerSpec(full={}, factory="tests.test_workers:sized_pair", crop_sizes=(16, 64)), workers=1)
+    try:
+        assert pool.crop_sizes == [(32, 32), (16, 16), (64, 64)]
+        wanted = {0: [[16, 16]], 1: [], 2: [[64, 64]]}
+        for cam, ring in enumerate(rings):
+            x = 10 + 20 * cam
+            slot, gen = ring.put(stored(ring, picture(x)), 0.0)  # type: ignore[misc]
+            ring.retain(slot, gen)
+            regions = np.array([[x - 6, 10, x + 26, 60]], np.int32)
+            pool.submit(Job(cam, 0, ring.spec, slot, gen, "regions", regions,
+                            inputs=np.array(wanted[cam], np.int32).reshape(-1, 2)))
+        results = pool.drain()
+        assert len(results) == 3
+        for r in results:
+            x = 10 + 20 * r.job.camera
+            assert r.error is None and np.allclose(r.dets.xyxy, [[x, 20, x + 10, 50]])
+            assert r.dets.confidence[0] == pytest.approx({0: 0.016, 1: 0.032, 2: 0.064}[r.job.camera])
             rings[r.job.camera].release(r.job.slot, r.job.gen)
     finally:
         pool.close()
