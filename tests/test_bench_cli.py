@@ -30,6 +30,7 @@ def test_bench_json_contract_on_real_footage(tmp_path: Path, pixel_format: str, 
     assert last == json.loads(out.read_text())
     assert {"max_realtime_cameras", "stages_ms", "inference_fraction", "estimated_max_cameras"} <= set(last)
     assert last["pixel_format"] == pixel_format and last["capture_nice"] == 3
+    assert last["crop_sizes"] == [160, 224, 320] and last["max_scale"] is None
     assert last["repeat"] == repeat and len(last["runs"]) == repeat
     verdicts = []
     for run in last["runs"]:
@@ -39,6 +40,11 @@ def test_bench_json_contract_on_real_footage(tmp_path: Path, pixel_format: str, 
         assert set(run["per_camera"]) == {"cam00", "cam01"}
         assert all(c["processed"] > 0 for c in run["per_camera"].values())
         assert 0.0 <= run["inference_fraction"] <= 1.0
+        # crops ran at the inputs the planner chose (YOLOX-Nano reshaped by OpenVINO), counted per input
+        assert sum(run["crop_inputs"].values()) > 0
+        assert set(run["crop_inputs"]) <= {"160x160", "224x224", "320x320", "416x416"}
+        # measured only once both captures had caught up with their cameras after start-up
+        assert run["settle_s"] is not None and 0.0 <= run["settle_s"] < 30.0
         # the verdict follows from the counts
         held = run["dropped_total"] == 0 and run["late_frames"] == 0 and run["analysed_fps"] >= 0.95 * 2 * 5
         assert run["holds_realtime"] == held
