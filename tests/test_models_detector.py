@@ -144,6 +144,21 @@ def test_exported_yolov8n_runs_on_both_runtimes(yolov8n: tuple[Path, Path]) -> N
 
 
 @pytest.mark.slow
+def test_openvino_reshaped_yolov8n_equals_the_network_exported_at_that_size(yolov8n: tuple[Path, Path]) -> None:
+    """The crop sizes rest on this: the 384x640 export reshaped by OpenVINO to 224x224 computes what the same
+    network exported at 224x224 does (its anchor grid follows the input, it is not baked in at export)."""
+    from models.export import export_onnx
+
+    pt, onnx_path = yolov8n
+    at_224 = OrtRunner(export_onnx(pt, (224, 224)), threads=1)
+    reshaped = OpenVinoRunner(onnx_path, threads=1, precision="f32")
+    blob = np.random.default_rng(3).random((1, 3, 224, 224), dtype=np.float32)
+    a, b = at_224.run(blob), reshaped.run(blob)
+    assert a.shape == b.shape == (1, 84, 1029)
+    np.testing.assert_allclose(b, a, atol=1e-2, rtol=1e-3)
+
+
+@pytest.mark.slow
 def test_pt_weights_via_ultralytics_and_cached_export(yolov8n: tuple[Path, Path]) -> None:
     pt, onnx_path = yolov8n
     stamp = onnx_path.stat().st_mtime_ns
