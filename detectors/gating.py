@@ -239,6 +239,12 @@ class DetectionPlanner:
         return still
 
 
+def full_offset_s(cfg: GatingConfig, index: int, cameras: int) -> float:
+    """`DetectionPlanner.full_offset_s` of camera `index` of `cameras`: their periodic full passes spread
+    evenly over `full_every_s` (used alike by the live node and replay)."""
+    return cfg.full_every_s * index / max(1, cameras)
+
+
 def _padded(boxes: np.ndarray, frac: float) -> np.ndarray:
     wh = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
     return boxes + wh * frac * np.array([-1, -1, 1, 1], np.float32)

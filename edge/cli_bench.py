@@ -183,20 +183,19 @@ def _verdicts(runs: list[dict[str, Any]]) -> dict[int, list[bool]]:
     return out
 
 
-def _ints(text: str) -> list[int]:
+def _int_list(text: str, expected: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected camera counts like 1,4,8,16, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def _ints(text: str) -> list[int]:
+    return _int_list(text, "camera counts like 1,4,8,16")
 
 
 def _sizes(text: str) -> list[int]:
-    if text.strip().lower() == "none":
-        return []
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected crop sizes like 160,224,320 or none, got {text!r}") from None
+    return [] if text.strip().lower() == "none" else _int_list(text, "crop sizes like 160,224,320 or none")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

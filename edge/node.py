@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.gating import DetectionPlanner, DetectPlan
+from detectors.gating import DetectionPlanner, DetectPlan, full_offset_s
 from detectors.types import PERSON_CLASS_ID, Detections, Event, Frame
 from edge.capture import CaptureSpec, capture_main
 from edge.config import NodeConfig
@@ -126,11 +126,10 @@ class Node:
         procs = self._start_captures(address, tmp)
         if self.clips is not None:
             self.clips.start()
-        every = self.cfg.gating.full_every_s
-        for i, cam in enumerate(self._cams):  # periodic full passes spread over the cameras
+        for i, cam in enumerate(self._cams):
             cam.planner = DetectionPlanner(self.cfg.gating, crop_wh=pool.crop_hw[::-1], full_wh=pool.full_hw[::-1],
                                            crop_shapes=[(w, h) for h, w in pool.crop_sizes],
-                                           full_offset_s=every * i / len(self._cams))
+                                           full_offset_s=full_offset_s(self.cfg.gating, i, len(self._cams)))
         self.stats.start(workers=workers, processes=procs + pool.processes)
         t_warm: float | None = None
         t_running: float | None = None  # when every camera had delivered a frame

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from detectors.gating import GatedDetector
+from detectors.gating import GatedDetector, full_offset_s
 from detectors.types import AudioChunk, Event, Frame
 from edge.config import NodeConfig
 from edge.pipeline import CameraPipeline, Detector
@@ -82,12 +82,11 @@ class Replay:
         self.start_at = start_at
         self.progress = progress
         clock = (lambda t: start_at + t) if start_at is not None else None
-        every, n = cfg.gating.full_every_s, len(cfg.cameras)
-        self.pipelines = {  # full passes spread over the cameras as the live node does (edge/node.py)
+        self.pipelines = {
             c.id: CameraPipeline(cfg, c.id, detector, wall_clock=clock,
                                  stages=stages_factory(cfg, c.id) if stages_factory else None,
                                  gated=GatedDetector(detector, crop_detector, cfg.gating,  # type: ignore[arg-type]
-                                                     full_offset_s=every * i / n)
+                                                     full_offset_s=full_offset_s(cfg.gating, i, len(cfg.cameras)))
                                  if cfg.gating.enabled else None)
             for i, c in enumerate(cfg.cameras)
         }

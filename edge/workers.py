@@ -110,6 +110,8 @@ def run_jobs(jobs: list[Job], rings: dict[str, FrameRing], full: Any, crop: Any,
         except (StaleSlotError, FileNotFoundError) as exc:
             images.append(None)
             errors.append(str(exc))
+    det = crop or full
+    own = np.array(det.input_hw[::-1], np.int32)  # (w, h): for jobs that name no input per crop
     crops: list[tuple[int, np.ndarray]] = []  # (job index, view)
     inputs: list[np.ndarray] = []
     fulls: list[tuple[int, np.ndarray]] = []
@@ -120,12 +122,11 @@ def run_jobs(jobs: list[Job], rings: dict[str, FrameRing], full: Any, crop: Any,
             fulls.append((i, job.ring.bgr(image)))
         else:
             crops += [(i, job.ring.crop_bgr(image, x1, y1, x2, y2)) for x1, y1, x2, y2 in job.regions.tolist()]
-            det = crop or full
-            own = np.array([det.input_hw[::-1]] * len(job.regions), np.int32).reshape(-1, 2)
-            inputs.append(job.inputs if len(job.inputs) == len(job.regions) else own)
+            named = len(job.inputs) == len(job.regions)
+            inputs.append(job.inputs if named else np.tile(own, (len(job.regions), 1)))
     found: list[list[Detections]] = [[] for _ in jobs]
     # crops of one input size together, in batches within those compiled at start-up; full frames one by one
-    parts = detect_crops(crop or full, [v for _, v in crops], np.concatenate(inputs) if inputs else None,
+    parts = detect_crops(det, [v for _, v in crops], np.concatenate(inputs) if inputs else None,
                          batch=batch, max_batch=max_batch)
     parts += [full(v) for _, v in fulls]
     for (i, _), part in zip(crops + fulls, parts, strict=True):
@@ -164,8 +165,8 @@ def worker_main(index: int, address: str, spec: WorkerSpec) -> None:
     cv2.setNumThreads(1)  # letterbox resizes: one thread per worker process, like the network
     logging.basicConfig(level=logging.WARNING)
     full, crop = _resolve(spec.factory)(spec)
-    _warm_batches(crop or full, spec.max_crop_batch if spec.batch else 1)
     det = crop or full
+    _warm_batches(det, spec.max_crop_batch if spec.batch else 1)
     sizes = det.add_sizes(spec.crop_sizes) if hasattr(det, "add_sizes") else [tuple(det.input_hw)]
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)

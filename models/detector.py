@@ -42,10 +42,10 @@ class PersonDetector:
         if family is not None and family != detected:
             raise ValueError(f"model output {warm.shape} looks like {detected}, but family {family!r} was set")
         self.family: Family = detected
+        # one per input size it runs at (own first, then those `add_sizes` accepted, in that order)
         self._letterboxes: dict[tuple[int, int], Letterbox] = {}
         self._grids: dict[tuple[int, int], YoloxGrid] = {}
-        self.letterbox = self._letterbox(hw)
-        self._sizes: list[tuple[int, int]] = [tuple(hw)]  # input sizes warmed up (compiled), own first
+        self._letterbox(hw)
 
     def _letterbox(self, hw: tuple[int, int]) -> Letterbox:
         """The letterbox (and YOLOX grid) of one input size, made once."""
@@ -71,7 +71,7 @@ class PersonDetector:
     @property
     def input_sizes(self) -> list[tuple[int, int]]:
         """The input (height, width) sizes this detector runs at: its own, then those `add_sizes` accepted."""
-        return list(self._sizes)
+        return list(self._letterboxes)
 
     def add_sizes(self, sides: list[int] | tuple[int, ...]) -> list[tuple[int, int]]:
         """Also run at these square input sizes (pixels, multiples of 32: the networks' largest stride) when
@@ -82,7 +82,7 @@ class PersonDetector:
         """
         for side in sides:
             hw = (int(side), int(side))
-            if hw in self._sizes:
+            if hw in self._letterboxes:
                 continue
             if side <= 0 or side % 32:
                 raise ValueError(f"crop sizes must be positive multiples of 32 pixels, got {side}")
@@ -98,7 +98,6 @@ class PersonDetector:
                 log.warning("detector cannot run at %dx%d, crop size left out: %s", side, side, exc)
                 continue
             self._letterbox(hw)
-            self._sizes.append(hw)
         return self.input_sizes
 
     def warm_up(self, batch_sizes: list[int] | range) -> None:
@@ -119,7 +118,7 @@ class PersonDetector:
     def _hw(self, input_hw: tuple[int, int] | None) -> tuple[int, int]:
         hw = self.input_hw if input_hw is None else (int(input_hw[0]), int(input_hw[1]))
         if hw not in self._letterboxes:
-            raise ValueError(f"detector input {hw} was not added (input sizes: {self._sizes})")
+            raise ValueError(f"detector input {hw} was not added (input sizes: {self.input_sizes})")
         return hw
 
     def __call__(self, image_bgr: np.ndarray, input_hw: tuple[int, int] | None = None) -> Detections:
